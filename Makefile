@@ -1,0 +1,53 @@
+# bcpages: the two commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8000
+PY := $(VENV)/bin/python
+# Django 6 needs Python 3.12+: `make test-django6` runs the suite there (CI does).
+PYTHON312 ?= $(shell command -v python3.12 || ls $$HOME/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
+VENV312 ?= .venv312
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-django6 install chromium migrate bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+migrate: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py load_demo_data --if-empty
+	@echo "Serving the demo on http://127.0.0.1:$(PORT)/ (Daphne, embedded worker, SQLite)"
+	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+test: $(VENV)/.installed chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(VENV312)/.installed: pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found (pyenv has it on these machines)"; exit 1; }
+	$(PYTHON312) -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install -q --upgrade pip
+	$(VENV312)/bin/python -m pip install -q -e ".[test]" "django>=6.0,<6.2"
+	touch $@
+
+test-django6: $(VENV312)/.installed
+	$(VENV312)/bin/python -c "import django, sys; print('Django', django.get_version(), 'on Python', sys.version.split()[0])"
+	$(VENV312)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(VENV312) db.sqlite3 test-*.sqlite3 var

@@ -1,0 +1,128 @@
+"""Settings of the bcpages project.
+
+Configured from the environment, with working defaults (the embedded default):
+
+    DATABASE_URL   unset: a SQLite file in the project (db.sqlite3)
+    REDIS_URL      unset: the in-memory channel layer and a worker inside Daphne;
+                   set: channels_redis' RedisChannelLayer, workers run with
+                   ``manage.py runworker bcpages.tasks``
+    SECRET_KEY, DEBUG, ALLOWED_HOSTS
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "bcpages-insecure-development-key")
+DEBUG = os.environ.get("DEBUG", "true").lower() in ("1", "true", "yes")
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "daphne",  # its runserver serves ASGI (websockets) and must come first
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "tasks",  # before channels: its runworker replaces Channels' own
+    "channels",
+    "bcpages",
+    "bcpages.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bcpages.urls"
+ASGI_APPLICATION = "bcpages.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Child sessions read the database from other threads and processes while the
+    # parent writes: WAL lets readers and one writer work side by side.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    DATABASES["default"]["OPTIONS"]["timeout"] = 20
+    # Tests need a file too: child sessions open their own connections.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test-{os.getpid()}.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+TASK_CHANNEL = "bcpages.tasks"
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "expiry": 60,
+                "capacity": 1000,
+                "channel_capacity": {TASK_CHANNEL: 100_000},
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"expiry": 60, "capacity": 1000, "channel_capacity": {TASK_CHANNEL: 100_000}},
+        }
+    }
+
+BCPAGES = {
+    "TASK_CHANNEL": TASK_CHANNEL,
+    "CHILD_SESSIONS": int(os.environ.get("BCPAGES_CHILD_SESSIONS", "4")),
+    "PLAYGROUND": os.environ.get("BCPAGES_PLAYGROUND", "on"),
+}
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+LOGIN_URL = "/admin/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "bcpages": {"handlers": ["console"], "level": os.environ.get("BCPAGES_LOG_LEVEL", "INFO")},
+        "tasks": {"handlers": ["console"], "level": os.environ.get("BCPAGES_LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,64 @@
+"""HTTP views: pages rendered with their synchronous fields, and the JSON page API.
+
+A page's HTML holds what is known at once (the record's own fields) and a loading
+state for fields that background tasks fill in (S33); the browser then opens the
+websocket and the parent session takes over.
+"""
+
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+
+from bcpages.fields import LOADING, OK
+from bcpages.pages import UnknownPage, UnknownRecord, get_page_class
+from bcpages.synchronous import run_page
+
+
+def _page_or_404(page_name, record_key):
+    try:
+        page_class = get_page_class(page_name)
+        return page_class, page_class.get_record(record_key)
+    except (UnknownPage, UnknownRecord) as exc:
+        raise Http404(str(exc)) from None
+
+
+def page_view(request, page_name, no=""):
+    page_class, record = _page_or_404(page_name, no)
+    fields = []
+    for name, field in page_class.fields.items():
+        value = field.read(record) if (field.source and record is not None) else ""
+        fields.append({"name": name, "caption": field.caption, "value": value, "part": field.part,
+                       "state": LOADING if field.codeunit is not None else OK})
+    context = {
+        "page": page_class,
+        "page_name": page_class.name,
+        "record": record,
+        "record_key": page_class.record_key(record) if record is not None else "",
+        "fields": fields,
+        "parts": _parts(fields),
+        "actions": page_class.actions,
+    }
+    return render(request, page_class.template, context)
+
+
+def _parts(fields):
+    parts = {}
+    for field in fields:
+        parts.setdefault(field["part"] or "", []).append(field)
+    return parts
+
+
+def customer_list(request):
+    from bcpages.demo.models import Customer
+
+    customers = Customer.objects.only("no", "name", "city").order_by("no")
+    return render(request, "bcpages/customer_list.html", {"customers": customers})
+
+
+def page_api(request, page_name, record):
+    """S34: the page as JSON, every task run synchronously before the response."""
+    try:
+        result = run_page(page_name, record, user=request.user)
+    except (UnknownPage, UnknownRecord) as exc:
+        code = "UnknownPage" if isinstance(exc, UnknownPage) else "UnknownRecord"
+        return JsonResponse({"error": {"code": code, "text": str(exc)}}, status=404)
+    return JsonResponse(result)

@@ -1,0 +1,142 @@
+"""The messages that cross the channel layer between parent sessions and workers.
+
+Defined once, here: each is a frozen dataclass with ``message()`` to build the layer
+dict and ``from_message()`` to parse one. Channels turns the dotted ``type`` into the
+handler name (``task.run`` -> ``task_run``).
+
+    parent --task.run-->     TASK_CHANNEL (any worker with a free child session)
+    parent <--task.started-- worker      (names the worker's own channel)
+    parent --task.cancel-->  that worker's own channel
+    parent <--task.outcome-- worker      (completed, failed or cancelled)
+
+A task is known everywhere by (session_id, task_id): task ids are only unique
+within one parent session (S5).
+"""
+
+from dataclasses import dataclass, field
+
+from tasks.errors import TaskError
+
+TASK_RUN = "task.run"
+TASK_STARTED = "task.started"
+TASK_CANCEL = "task.cancel"
+TASK_OUTCOME = "task.outcome"
+
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+OUTCOMES = (COMPLETED, FAILED, CANCELLED)
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    session_id: str
+    task_id: int
+    codeunit_id: int
+    parameters: dict
+    timeout_ms: int
+    reply_channel: str = ""
+
+    @property
+    def key(self):
+        return (self.session_id, self.task_id)
+
+    def message(self):
+        return {
+            "type": TASK_RUN,
+            "session_id": self.session_id,
+            "task_id": self.task_id,
+            "codeunit_id": self.codeunit_id,
+            "parameters": dict(self.parameters),
+            "timeout_ms": self.timeout_ms,
+            "reply_channel": self.reply_channel,
+        }
+
+    @classmethod
+    def from_message(cls, message):
+        return cls(
+            session_id=str(message["session_id"]),
+            task_id=int(message["task_id"]),
+            codeunit_id=int(message["codeunit_id"]),
+            parameters=dict(message["parameters"]),
+            timeout_ms=int(message["timeout_ms"]),
+            reply_channel=str(message["reply_channel"]),
+        )
+
+
+@dataclass(frozen=True)
+class TaskStarted:
+    session_id: str
+    task_id: int
+    worker_channel: str
+
+    def message(self):
+        return {
+            "type": TASK_STARTED,
+            "session_id": self.session_id,
+            "task_id": self.task_id,
+            "worker_channel": self.worker_channel,
+        }
+
+    @classmethod
+    def from_message(cls, message):
+        return cls(str(message["session_id"]), int(message["task_id"]), str(message["worker_channel"]))
+
+
+@dataclass(frozen=True)
+class TaskCancel:
+    session_id: str
+    task_id: int
+
+    @property
+    def key(self):
+        return (self.session_id, self.task_id)
+
+    def message(self):
+        return {"type": TASK_CANCEL, "session_id": self.session_id, "task_id": self.task_id}
+
+    @classmethod
+    def from_message(cls, message):
+        return cls(str(message["session_id"]), int(message["task_id"]))
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """How a child session ended: ``completed`` with results, ``failed`` with an error,
+    or ``cancelled``."""
+
+    session_id: str
+    task_id: int
+    state: str
+    results: dict = field(default_factory=dict)
+    error: TaskError | None = None
+    duration_ms: float = 0.0
+
+    def __post_init__(self):
+        if self.state not in OUTCOMES:
+            raise ValueError(f"Outcome state {self.state!r} is not one of {', '.join(OUTCOMES)}.")
+        if self.state == FAILED and self.error is None:
+            raise ValueError("A failed outcome needs an error.")
+
+    def message(self):
+        return {
+            "type": TASK_OUTCOME,
+            "session_id": self.session_id,
+            "task_id": self.task_id,
+            "state": self.state,
+            "results": dict(self.results),
+            "error": self.error.as_dict() if self.error else None,
+            "duration_ms": self.duration_ms,
+        }
+
+    @classmethod
+    def from_message(cls, message):
+        error = message.get("error")
+        return cls(
+            session_id=str(message["session_id"]),
+            task_id=int(message["task_id"]),
+            state=str(message["state"]),
+            results=dict(message.get("results") or {}),
+            error=TaskError.from_dict(error) if error else None,
+            duration_ms=float(message.get("duration_ms", 0.0)),
+        )
