@@ -94,7 +94,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "tasks.layers.InMemoryChannelLayer",
             "CONFIG": {"expiry": 60, "capacity": 1000, "channel_capacity": {TASK_CHANNEL: 100_000}},
         }
     }

@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite."""
+
+import pytest
+from channels.layers import channel_layers
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets its own in-memory layer: its queues belong to the test's event loop."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+async def embedded_worker():
+    """The embedded worker of this test's event loop, stopped at the end of the test."""
+    from tasks.embedded import ensure_embedded_worker, stop_embedded_worker
+
+    worker = ensure_embedded_worker()
+    yield worker
+    await stop_embedded_worker()
+
+
+@pytest.fixture
+def customers(db):
+    """Three customers with a small ledger each, enough for pages and navigation."""
+    from tests.factories import make_customers
+
+    return make_customers()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` run on SQLite in the main pass and again on PostgreSQL
+    in ``make test-postgres``; nothing to skip here. Tests marked ``scaleout`` need
+    PostgreSQL and Redis: skipped with the reason where they are absent, except in CI."""
+    from tests.services import in_ci, reachable
+
+    missing = [name for name in ("postgres", "redis") if not reachable(name)]
+    if not missing or in_ci():
+        return
+    skip = pytest.mark.skip(reason=f"needs {' and '.join(missing)} on 127.0.0.1 (scaled-out tests)")
+    for item in items:
+        if "scaleout" in item.keywords:
+            item.add_marker(skip)
