@@ -20,7 +20,7 @@ from bcpages.frames import FrameError
 from bcpages.session import ParentSession
 from tasks import conf
 from tasks.embedded import ensure_embedded_worker
-from tasks.messages import TaskOutcome, TaskStarted
+from tasks.messages import WORKERS_GROUP, TaskOutcome, TaskStarted
 
 logger = logging.getLogger("bcpages")
 # A client that sends this many unacceptable frames in a row is disconnected.
@@ -99,7 +99,10 @@ class PageConsumer(AsyncWebsocketConsumer):
                     lost.append(run.task_id)
             elif kind == "cancel":
                 try:
-                    await self.channel_layer.send(effect[1], effect[2].message())
+                    if effect[1] is None:
+                        await self.channel_layer.group_send(WORKERS_GROUP, effect[2].message())
+                    else:
+                        await self.channel_layer.send(effect[1], effect[2].message())
                 except ChannelFull:
                     logger.warning("cancel_dropped worker=%s task_id=%s", effect[1], effect[2].task_id)
         for task_id in lost:

@@ -7,6 +7,7 @@ applies the rules of PBT-SPEC.md. It does no I/O: every call leaves *effects* in
     ("frame", dict)                        a frame for the browser (bcpages.frames)
     ("run", TaskRun)                       send to the task channel
     ("cancel", worker_channel, TaskCancel) send to the worker running the task
+                                           (None: to every worker, WORKERS_GROUP)
 
 Drivers: ``bcpages.consumer.PageConsumer`` (the websocket, asynchronous tasks),
 ``bcpages.synchronous`` (the JSON page API) and ``tasks.testing.TestPage``.
@@ -104,7 +105,12 @@ class ParentSession:
             inspect.signature(method).bind(**args)
         except TypeError as exc:
             raise FrameError(frames.INVALID_ACTION_ARGS, f"Action {name!r} cannot take arguments {sorted(args)}: {exc}.") from None
-        self._trigger(method, **args)
+        self.invoke(lambda page: method(**args))
+
+    def invoke(self, function):
+        """Run ``function(page)`` as page code (an action, or a test's own code)."""
+        self._require_page()
+        self._trigger(function, self.page)
         self._admit()
         self._send_field_changes()
 
@@ -234,8 +240,11 @@ class ParentSession:
 
     def _cancelled(self, task):
         self._task_changed(task)
-        if task.worker_channel:
-            self.outbox.append(("cancel", task.worker_channel, TaskCancel(self.session_id, task.task_id)))
+        if task.started_at is None:
+            return  # never left this session's queue
+        # A task handed to the layer but not yet reported by a worker: every worker
+        # hears the cancel (worker_channel None) and drops the run when it arrives.
+        self.outbox.append(("cancel", task.worker_channel, TaskCancel(self.session_id, task.task_id)))
 
     def _ended(self, task):
         """Run the trigger for a task that completed or failed (S2), then admit more."""

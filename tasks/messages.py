@@ -6,7 +6,8 @@ handler name (``task.run`` -> ``task_run``).
 
     parent --task.run-->     TASK_CHANNEL (any worker with a free child session)
     parent <--task.started-- worker      (names the worker's own channel)
-    parent --task.cancel-->  that worker's own channel
+    parent --task.cancel-->  that worker's own channel, or WORKERS_GROUP while
+                             no worker has reported the task (still in the layer)
     parent <--task.outcome-- worker      (completed, failed or cancelled)
 
 A task is known everywhere by (session_id, task_id): task ids are only unique
@@ -16,6 +17,11 @@ within one parent session (S5).
 from dataclasses import dataclass, field
 
 from tasks.errors import TaskError
+
+#: Every worker joins this group, for cancels of tasks no worker has reported yet.
+WORKERS_GROUP = "bcpages.workers"
+#: Sent by a TaskWorker to its own consumer when it starts (joins WORKERS_GROUP).
+WORKER_START = "worker.start"
 
 TASK_RUN = "task.run"
 TASK_STARTED = "task.started"

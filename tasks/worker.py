@@ -12,6 +12,7 @@ the ASGI process for the embedded default, see ``tasks.embedded``).
 """
 
 import asyncio
+import collections
 import logging
 
 from channels.consumer import AsyncConsumer
@@ -20,9 +21,11 @@ from channels.worker import Worker
 
 from tasks import conf
 from tasks.child_session import ChildSessionPool
-from tasks.messages import CANCELLED, TaskCancel, TaskOutcome, TaskRun, TaskStarted
+from tasks.messages import CANCELLED, WORKER_START, WORKERS_GROUP, TaskCancel, TaskOutcome, TaskRun, TaskStarted
 
 logger = logging.getLogger("tasks")
+# How many cancels of not-yet-received tasks a worker remembers.
+CANCELLED_MEMORY = 10_000
 
 
 class TaskWorker(Worker):
@@ -33,8 +36,18 @@ class TaskWorker(Worker):
         # task's outcome has been sent.
         self.slots = asyncio.Semaphore(self.pool.size)
 
+    async def handle(self):
+        # Start the consumer at once, so that it joins WORKERS_GROUP before any task.
+        for channel in self.channels:
+            queue = self.get_or_create_application_instance(channel, self._scope(channel))
+            await queue.put({"type": WORKER_START})
+        await super().handle()
+
+    def _scope(self, channel):
+        return {"type": "channel", "channel": channel, "child_sessions": self.pool, "slots": self.slots}
+
     async def listener(self, channel):
-        scope = {"type": "channel", "channel": channel, "child_sessions": self.pool, "slots": self.slots}
+        scope = self._scope(channel)
         while True:
             await self.slots.acquire()
             try:
@@ -53,13 +66,14 @@ class TaskWorker(Worker):
 class TaskConsumer(AsyncConsumer):
     """Receives ``task.run`` on the task channel and ``task.cancel`` on its own channel."""
 
-    async def websocket_connect(self, message):  # pragma: no cover - not a websocket
-        raise RuntimeError("TaskConsumer serves the task channel only.")
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.running = {}  # (session_id, task_id) -> asyncio task of its child session
+        # Cancels of tasks this worker has not received (yet): dropped on arrival.
+        self.cancelled = collections.OrderedDict()
 
-    def _running(self):
-        if not hasattr(self, "running"):
-            self.running = {}
-        return self.running
+    async def worker_start(self, message):
+        await self.channel_layer.group_add(WORKERS_GROUP, self.channel_name)
 
     async def task_run(self, message):
         slots = self.scope.get("slots")
@@ -67,18 +81,25 @@ class TaskConsumer(AsyncConsumer):
             run = TaskRun.from_message(message)
         except (KeyError, TypeError, ValueError):
             logger.error("task_run_malformed message=%r", message)
+            run = None
+        if run is None or self.cancelled.pop(run.key, None):
             if slots is not None:
                 slots.release()
             return
         # Never await a child session here: this instance handles messages one at a
         # time, and a cancel must get through while tasks run.
-        self._running()[run.key] = asyncio.ensure_future(self._execute(run, slots))
+        self.running[run.key] = asyncio.ensure_future(self._execute(run, slots))
 
     async def task_cancel(self, message):
         cancel = TaskCancel.from_message(message)
-        future = self._running().get(cancel.key)
-        if future is not None and not future.done():
-            future.cancel()
+        future = self.running.get(cancel.key)
+        if future is not None:
+            if not future.done():
+                future.cancel()
+            return
+        self.cancelled[cancel.key] = True
+        while len(self.cancelled) > CANCELLED_MEMORY:
+            self.cancelled.popitem(last=False)
 
     async def _execute(self, run, slots):
         pool = self.scope["child_sessions"]
@@ -95,7 +116,7 @@ class TaskConsumer(AsyncConsumer):
                 )
             await self._send(run.reply_channel, outcome.message())
         finally:
-            self._running().pop(run.key, None)
+            self.running.pop(run.key, None)
             if slots is not None:
                 slots.release()
 

@@ -43,3 +43,4 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "scaleout" in item.keywords:
             item.add_marker(skip)
+from tests import pages  # noqa: F401,E402  (registers the test pages)

@@ -2,20 +2,30 @@
 
 import asyncio
 import json
+from decimal import Decimal
 
 import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db.models import Count, Max, Q, Sum
+from django.test import override_settings
 
 from bcpages.asgi import application
+from bcpages.fields import format_value
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-async def connect():
-    communicator = WebsocketCommunicator(application, "/ws/pages/", headers=[(b"origin", b"http://127.0.0.1")])
+async def connect(origin=b"http://127.0.0.1"):
+    communicator = WebsocketCommunicator(application, "/ws/pages/", headers=[(b"origin", origin)])
     connected, _ = await communicator.connect()
     assert connected
     return communicator
+
+
+async def send(communicator, **frame):
+    await communicator.send_to(text_data=json.dumps(frame))
 
 
 async def receive_until(communicator, predicate, timeout=10):
@@ -29,13 +39,189 @@ async def receive_until(communicator, predicate, timeout=10):
                 return frames
 
 
-async def test_card_opens_and_fills_in_from_background_tasks(customers, embedded_worker):
+def statistics_from_sql(customer_no, today):
+    """What the Customer Statistics FactBox must show, straight from the ledger."""
+    from bcpages.demo.models import CustLedgerEntry
+
+    ledger = CustLedgerEntry.objects.filter(customer_id=customer_no)
+    year = ledger.filter(posting_date__gte=today.replace(month=1, day=1), posting_date__lte=today)
+    return {
+        "balance": format_value(ledger.filter(open=True).aggregate(s=Sum("remaining_amount"))["s"] or Decimal(0)),
+        "balance_due": format_value(ledger.filter(open=True, due_date__lt=today).aggregate(s=Sum("remaining_amount"))["s"] or Decimal(0)),
+        "sales_this_year": format_value(year.filter(document_type="Invoice").aggregate(s=Sum("amount"))["s"] or Decimal(0)),
+        "payments_this_year": format_value(-(year.filter(document_type="Payment").aggregate(s=Sum("amount"))["s"] or Decimal(0))),
+        "last_payment_date": format_value(ledger.filter(document_type="Payment").aggregate(m=Max("posting_date"))["m"]),
+        "open_invoices": str(ledger.aggregate(n=Count("entry_no", filter=Q(open=True, document_type="Invoice")))["n"]),
+    }
+
+
+async def test_card_opens_then_tasks_fill_the_fields_with_what_the_ledger_says(customers, embedded_worker):  # S2, S33
+    from django.utils import timezone
+
     communicator = await connect()
-    await communicator.send_to(text_data=json.dumps({"type": "page.open", "page": "customer-card", "record": "10000"}))
+    await send(communicator, type="page.open", page="customer-card", record="10000")
     frames = await receive_until(communicator, lambda f: f["type"] == "notification")
-    state = next(f for f in frames if f["type"] == "page.state")
-    assert state["record"] == "10000"
+    frames += await receive_until(
+        communicator, lambda f: False, timeout=0.5
+    ) if False else []
+    # Keep reading until all four tasks ended.
+    ended = {f["task_id"] for f in frames if f["type"] == "task.state" and f["state"] == "completed"}
+    while len(ended) < 4:
+        frame = json.loads(await communicator.receive_from(10))
+        frames.append(frame)
+        if frame["type"] == "task.state" and frame["state"] == "completed":
+            ended.add(frame["task_id"])
+    frames += await drain(communicator)
+
+    kinds = [f["type"] for f in frames]
+    assert kinds.index("page.state") < kinds.index("field.update")
+    state = frames[kinds.index("page.state")]
     assert state["fields"]["customer_name"] == "Adatum Corporation"
     assert state["field_states"]["start_time"] == "loading"
-    assert frames[-1]["text"] == "Start and finish times have been updated."
+    assert state["field_states"]["balance"] == "loading"
+    assert state["url"] == "/customers/10000/"
+
+    fields = {}
+    for frame in frames:
+        if frame["type"] == "field.update":
+            assert frame["record"] == "10000"
+            fields.update(frame["fields"])
+    expected = await database_sync_to_async(statistics_from_sql)("10000", timezone.localdate())
+    assert {key: fields[key] for key in expected} == expected
+    assert fields["duration"] == "1000 ms"
+    assert fields["start_time"] and fields["end_time"]
+    assert "Start and finish times have been updated." in [f["text"] for f in frames if f["type"] == "notification"]
+    await communicator.disconnect()
+
+
+async def drain(communicator):
+    """Frames already on their way (none expected after the last task ended)."""
+    frames = []
+    while not await communicator.receive_nothing(timeout=0.2):
+        frames.append(json.loads(await communicator.receive_from()))
+    return frames
+
+
+async def test_two_quick_navigations_cancel_the_skipped_records_tasks(customers, embedded_worker):  # S14, S17
+    communicator = await connect()
+    await send(communicator, type="page.open", page="customer-card", record="10000")
+    await receive_until(communicator, lambda f: f["type"] == "page.state")
+    await send(communicator, type="page.navigate", step="next")
+    await send(communicator, type="page.navigate", step="next")
+    frames = await receive_until(communicator, lambda f: f["type"] == "page.state" and f["record"] == "30000")
+    for record in ("10000", "20000"):
+        tasks = {f["task_id"]: f["state"] for f in frames if f["type"] == "task.state" and f["record"] == record}
+        assert set(tasks.values()) == {"cancelled"}, (record, tasks)
+    # Everything after the last navigation belongs to 30000, until its tasks ended.
+    after = await receive_until(communicator, lambda f: f["type"] == "notification", timeout=10)
+    after += await drain(communicator)
+    updates = [f for f in after if f["type"] == "field.update"]
+    assert updates and all(f["record"] == "30000" for f in updates)
+    assert not any(f["type"] == "task.state" and f["record"] != "30000" and f["state"] != "cancelled" for f in after)
+    await communicator.disconnect()
+
+
+NO_WORKER = override_settings(BCPAGES={"EMBEDDED_WORKER": False})
+
+
+async def open_probe_with_one_task(codeunit=99002):
+    communicator = await connect()
+    await send(communicator, type="page.open", page="test-probe", record="10000")
+    await receive_until(communicator, lambda f: f["type"] == "page.state")
+    await send(communicator, type="page.action", action="enqueue", args={"codeunit": codeunit})
+    async with asyncio.timeout(5):
+        run = await get_channel_layer().receive("bcpages.tasks")
+    return communicator, run
+
+
+@NO_WORKER
+async def test_disconnect_sends_the_cancel_to_the_worker_running_the_task(customers):  # S15
+    from tasks.messages import TaskStarted
+
+    communicator, run = await open_probe_with_one_task()
+    layer = get_channel_layer()
+    worker_channel = await layer.new_channel()
+    await layer.send(run["reply_channel"], TaskStarted(run["session_id"], run["task_id"], worker_channel).message())
+    # The parent has processed task.started once a later frame round trip is answered.
+    await send(communicator, type="page.refresh")
+    await communicator.receive_nothing(timeout=0.1)
+    await communicator.disconnect()
+    async with asyncio.timeout(5):
+        cancel = await layer.receive(worker_channel)
+    assert (cancel["type"], cancel["session_id"], cancel["task_id"]) == ("task.cancel", run["session_id"], run["task_id"])
+
+
+@NO_WORKER
+async def test_disconnect_before_any_worker_took_the_task_tells_every_worker(customers):  # S15
+    layer = get_channel_layer()
+    worker_channel = await layer.new_channel()
+    await layer.group_add("bcpages.workers", worker_channel)
+    communicator, run = await open_probe_with_one_task()
+    await communicator.disconnect()
+    async with asyncio.timeout(5):
+        cancel = await layer.receive(worker_channel)
+    assert (cancel["type"], cancel["task_id"]) == ("task.cancel", run["task_id"])
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("not json", "InvalidFrame"),
+        ("[1, 2]", "InvalidFrame"),
+        ('{"type": "page.fly"}', "UnknownFrameType"),
+        ('{"type": "page.open", "page": "customer-card"}', "InvalidFrame"),
+        ('{"type": "page.open", "page": "customer-card", "record": 10000}', "InvalidFrame"),
+        ('{"type": "page.open", "page": "nope", "record": "10000"}', "UnknownPage"),
+        ('{"type": "page.open", "page": "customer-card", "record": "99999"}', "UnknownRecord"),
+        ('{"type": "page.navigate", "step": "sideways"}', "InvalidFrame"),
+        ('{"type": "page.refresh"}', "PageNotOpen"),
+    ],
+)
+async def test_a_frame_the_server_cannot_accept_gets_an_error_frame_and_the_connection_stays(customers, embedded_worker, text, code):
+    communicator = await connect()
+    await communicator.send_to(text_data=text)
+    frame = json.loads(await communicator.receive_from(5))
+    assert frame["type"] == "error" and frame["code"] == code and frame["text"]
+    await send(communicator, type="page.open", page="customer-card", record="20000")
+    frames = await receive_until(communicator, lambda f: f["type"] == "page.state")
+    assert frames[-1]["record"] == "20000"
+    await communicator.disconnect()
+
+
+async def test_unknown_record_on_navigate_changes_nothing(customers, embedded_worker):
+    communicator = await connect()
+    await send(communicator, type="page.open", page="customer-card", record="10000")
+    await receive_until(communicator, lambda f: f["type"] == "page.state")
+    await send(communicator, type="page.navigate", record="99999")
+    frames = await receive_until(communicator, lambda f: f["type"] == "error")
+    assert frames[-1]["code"] == "UnknownRecord"
+    assert not any(f["type"] == "task.state" and f["state"] == "cancelled" for f in frames)
+    await communicator.disconnect()
+
+
+async def test_cross_origin_websocket_is_refused():
+    communicator = WebsocketCommunicator(application, "/ws/pages/", headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+@override_settings(
+    BCPAGES={"EMBEDDED_WORKER": False, "LOST_GRACE_MS": 100},
+    CHANNEL_LAYERS={"default": {"BACKEND": "tasks.layers.InMemoryChannelLayer", "CONFIG": {"expiry": 60}}},
+)
+async def test_a_task_whose_worker_never_answers_fails_as_lost(customers):  # S25
+    """A worker takes the task, says it started, then is never heard of again."""
+    communicator = await connect()
+    await send(communicator, type="page.open", page="test-probe", record="10000")
+    await receive_until(communicator, lambda f: f["type"] == "page.state")
+    await send(communicator, type="page.action", action="enqueue", args={"codeunit": 99000, "timeout": 300})
+    layer = get_channel_layer()
+    async with asyncio.timeout(5):
+        message = await layer.receive("bcpages.tasks")
+    from tasks.messages import TaskStarted
+
+    await layer.send(message["reply_channel"], TaskStarted(message["session_id"], message["task_id"], "specific.gone!x").message())
+    frames = await receive_until(communicator, lambda f: f["type"] == "task.state" and f["state"] == "failed", timeout=5)
+    assert frames[-1]["code"] == "ChildSessionLost"
+    assert "within the task's timeout (300 ms)" in frames[-1]["text"]
     await communicator.disconnect()
