@@ -213,3 +213,26 @@ class RoleCenterPage(Page):
     """A page without a record (its record key is "")."""
 
     template = "bcpages/role_center.html"
+
+
+class ListPage(CardPage):
+    """A list of ``model`` records with one current record (the selected row).
+
+    Opened with an empty record key, it starts on the first record. Each change
+    of the current row is a record change (S32).
+    """
+
+    @classmethod
+    def get_record(cls, key):
+        if key == "":
+            first = cls.model._default_manager.order_by(cls.key_field).first()
+            if first is None:
+                raise UnknownRecord(f"The list {cls.name!r} has no records.")
+            return first
+        return super().get_record(key)
+
+    @classmethod
+    def record_url(cls, key):
+        from django.urls import reverse
+
+        return reverse(cls.url_name) if cls.url_name else None

@@ -94,8 +94,18 @@ class TestPage:
         while self._pending:
             if time.monotonic() > deadline:
                 raise AssertionError(f"Tasks still live after {timeout} s: {[t.task_id for t in self.session.queue.live()]}")
-            run = self._pending.pop(0)
-            self._do(self.session.task_outcome, run_sync(run))
+            self.run_task()
+
+    def run_task(self, task_id=None):
+        """Run one running task (the oldest, or ``task_id``) in a child session and its
+        trigger; returns its task id. For pages whose tasks re-enqueue themselves."""
+        pending = self._pending
+        run = pending[0] if task_id is None else next((r for r in pending if r.task_id == task_id), None)
+        if run is None:
+            raise AssertionError(f"Task {task_id} is not running; running: {[r.task_id for r in pending]}.")
+        pending.remove(run)
+        self._do(self.session.task_outcome, run_sync(run))
+        return run.task_id
 
     def run_page_background_task(self, codeunit_id, parameters=None, run_completion_triggers=False, timeout=None):
         """Run codeunit ``codeunit_id`` as a child session would and return its result

@@ -75,3 +75,75 @@ def customer_sales_and_payments(parameters):
 def customer_open_invoices(parameters):
     count = _ledger(parameters).filter(open=True, document_type="Invoice").aggregate(n=Count("entry_no"))["n"]
     return {"open_invoices": str(count)}
+
+
+# Role center cues: one codeunit each, so that each cue loads, fails and refreshes
+# on its own, and opening the role center shows the 5-running limit at work.
+CUE_SALES_THIS_MONTH = 50120
+CUE_OVERDUE_AMOUNT = 50121
+CUE_OPEN_INVOICES = 50122
+CUE_PAYMENTS_THIS_MONTH = 50123
+CUE_AVERAGE_COLLECTION_DAYS = 50124
+CUE_TOP_CUSTOMER = 50125
+CUE_SALES_TODAY_LIVE = 50126
+
+
+def _all_entries():
+    from bcpages.demo.models import CustLedgerEntry
+
+    return CustLedgerEntry.objects.all()
+
+
+@codeunit(CUE_SALES_THIS_MONTH, "Cue: Sales This Month", "Invoiced amount posted this month, all customers.")
+def cue_sales_this_month(parameters):
+    today = _today(parameters)
+    total = _all_entries().filter(document_type="Invoice", posting_date__gte=today.replace(day=1), posting_date__lte=today).aggregate(s=Sum("amount"))["s"]
+    return {"value": format_value(total or 0)}
+
+
+@codeunit(CUE_OVERDUE_AMOUNT, "Cue: Overdue Sales Invoice Amount", "Remaining amount of open invoices past their due date.")
+def cue_overdue_amount(parameters):
+    today = _today(parameters)
+    total = _all_entries().filter(document_type="Invoice", open=True, due_date__lt=today).aggregate(s=Sum("remaining_amount"))["s"]
+    return {"value": format_value(total or 0)}
+
+
+@codeunit(CUE_OPEN_INVOICES, "Cue: Open Sales Invoices", "Number of open posted sales invoices.")
+def cue_open_invoices(parameters):
+    return {"value": str(_all_entries().filter(document_type="Invoice", open=True).count())}
+
+
+@codeunit(CUE_PAYMENTS_THIS_MONTH, "Cue: Payments This Month", "Payments received this month, all customers.")
+def cue_payments_this_month(parameters):
+    today = _today(parameters)
+    total = _all_entries().filter(document_type="Payment", posting_date__gte=today.replace(day=1), posting_date__lte=today).aggregate(s=Sum("amount"))["s"]
+    return {"value": format_value(-(total or 0))}
+
+
+@codeunit(CUE_AVERAGE_COLLECTION_DAYS, "Cue: Average Collection Days", "Average days from invoice to payment over the last 90 days of payments.")
+def cue_average_collection_days(parameters):
+    """Payments settle invoices of the same customer; approximate BC's figure as the
+    average age of the invoices closed by payments in the last 90 days."""
+    today = _today(parameters)
+    since = today - datetime.timedelta(days=90)
+    closed = _all_entries().filter(document_type="Invoice", open=False, due_date__gte=since, posting_date__lte=today).values_list("posting_date", "due_date")
+    days = [(due - posted).days for posted, due in closed]
+    return {"value": f"{sum(days) / len(days):.1f}" if days else "0.0"}
+
+
+@codeunit(CUE_TOP_CUSTOMER, "Cue: Top Customer This Year", "The customer with the highest sales this year.")
+def cue_top_customer(parameters):
+    today = _today(parameters)
+    top = (
+        _all_entries().filter(document_type="Invoice", posting_date__gte=today.replace(month=1, day=1), posting_date__lte=today)
+        .values("customer__no", "customer__name").annotate(total=Sum("amount")).order_by("-total").first()
+    )
+    return {"value": f"{top['customer__name']} ({format_value(top['total'])})" if top else ""}
+
+
+@codeunit(CUE_SALES_TODAY_LIVE, "Cue: Sales Today (live)", "Waits parameters['Delay'] ms, then reports today's invoiced amount and the time: a cue that refreshes itself.")
+def cue_sales_today_live(parameters):
+    time.sleep(int(parameters.get("Delay", "0")) / 1000)
+    today = _today(parameters)
+    total = _all_entries().filter(document_type="Invoice", posting_date=today).aggregate(s=Sum("amount"))["s"]
+    return {"value": format_value(total or 0), "as_of": timezone.localtime().strftime("%H:%M:%S")}

@@ -4,7 +4,7 @@ with a Customer Statistics FactBox filled by background tasks."""
 from bcpages.demo import codeunits as cu
 from bcpages.demo.models import Customer
 from bcpages.fields import Field
-from bcpages.pages import CardPage, action
+from bcpages.pages import CardPage, ListPage, RoleCenterPage, action
 
 STATISTICS = "Customer Statistics"
 WAIT = "Background task"
@@ -63,3 +63,76 @@ class CustomerCard(CardPage):
     @action("Refresh statistics")
     def refresh_statistics(self):
         self.enqueue_statistics()
+
+
+class RoleCenter(RoleCenterPage):
+    """The Order Processor's role center: cues, each computed by its own task.
+
+    Seven tasks start when it opens: five run, two wait (S12), as the task panel
+    shows. "Sales Today" refreshes itself every few seconds by re-enqueueing from
+    its completed trigger, holding at most one task at a time.
+    """
+
+    name = "role-center"
+    caption = "Order Processor Role Center"
+    url_name = "role-center"
+    template = "bcpages/role_center.html"
+    #: Milliseconds between two refreshes of the live cue.
+    live_refresh_ms = 3_000
+
+    sales_this_month = Field("Sales This Month", codeunit=cu.CUE_SALES_THIS_MONTH, part="Sales")
+    overdue_amount = Field("Overdue Sales Invoice Amount", codeunit=cu.CUE_OVERDUE_AMOUNT, part="Sales")
+    open_invoices = Field("Open Sales Invoices", codeunit=cu.CUE_OPEN_INVOICES, part="Sales")
+    payments_this_month = Field("Payments This Month", codeunit=cu.CUE_PAYMENTS_THIS_MONTH, part="Payments")
+    average_collection_days = Field("Average Collection Days", codeunit=cu.CUE_AVERAGE_COLLECTION_DAYS, part="Payments")
+    top_customer = Field("Top Customer This Year", codeunit=cu.CUE_TOP_CUSTOMER, part="Customers")
+    sales_today = Field("Sales Today (live)", codeunit=cu.CUE_SALES_TODAY_LIVE, part="Live")
+    sales_today_as_of = Field("Sales Today as of", part="Live")
+
+    CUES = {
+        cu.CUE_SALES_THIS_MONTH: "sales_this_month",
+        cu.CUE_OVERDUE_AMOUNT: "overdue_amount",
+        cu.CUE_OPEN_INVOICES: "open_invoices",
+        cu.CUE_PAYMENTS_THIS_MONTH: "payments_this_month",
+        cu.CUE_AVERAGE_COLLECTION_DAYS: "average_collection_days",
+        cu.CUE_TOP_CUSTOMER: "top_customer",
+    }
+
+    def on_after_get_curr_record(self):
+        if getattr(self, "live_task", None):
+            self.cancel_background_task(self.live_task)  # a refresh restarts the chain
+        self.cue_tasks = {self.enqueue_background_task(codeunit_id, timeout=60_000): field for codeunit_id, field in self.CUES.items()}
+        self.enqueue_live_cue(delay_ms=0)
+
+    def enqueue_live_cue(self, delay_ms):
+        # One live task at a time: a new one only once the last one has ended.
+        self.live_task = self.enqueue_background_task(
+            cu.CUE_SALES_TODAY_LIVE, {"Delay": str(delay_ms)}, timeout=delay_ms + 30_000, error_level="ignore"
+        )
+
+    def on_page_background_task_completed(self, task_id, results):
+        if task_id in self.cue_tasks:
+            setattr(self, self.cue_tasks[task_id], results["value"])
+        elif task_id == self.live_task:
+            self.sales_today = results["value"]
+            self.sales_today_as_of = results["as_of"]
+            self.enqueue_live_cue(self.live_refresh_ms)
+
+    def on_page_background_task_error(self, task_id, error):
+        if task_id == self.live_task:
+            self.enqueue_live_cue(self.live_refresh_ms)  # keep refreshing after a failure
+        return False
+
+
+class CustomerList(ListPage):
+    """The customer list; its current record is the selected row."""
+
+    name = "customer-list"
+    caption = "Customers"
+    model = Customer
+    url_name = "customer-list"
+    template = "bcpages/customer_list.html"
+
+    no = Field("No.", source="no")
+    customer_name = Field("Name", source="name")
+    city = Field("City", source="city")
