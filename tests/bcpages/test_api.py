@@ -4,7 +4,7 @@ import pytest
 
 from tasks import catalogue
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 def test_customer_card_as_json_holds_the_final_statistics(client, customers):  # S34

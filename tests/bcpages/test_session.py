@@ -17,7 +17,7 @@ from tasks.errors import (
 from tasks.testing import TaskFailed, TestPage
 from tests.pages import ProbePage
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 @pytest.fixture
