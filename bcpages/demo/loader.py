@@ -177,7 +177,6 @@ def cronus_customers():
     customers = []
     for row in read_csv("customers_classic_cronus.csv"):
         country = row["country_region_code"]
-        posting_group = "DOMESTIC" if country == "GB" and not row["currency_code"] else "EU" if country in EU_COUNTRIES else "FOREIGN"
         customers.append(
             Customer(
                 no="C" + row["customer_no"],
@@ -193,11 +192,17 @@ def cronus_customers():
                 payment_terms_code=row["payment_terms_code_derived"],
                 # The source limits are in foreign currency (see SOURCE.md), not LCY: left at 0.
                 salesperson_code=row["salesperson_code_derived"],
-                customer_posting_group=posting_group,
+                customer_posting_group=customer_posting_group(country, row["currency_code"]),
                 source="cronus",
             )
         )
     return customers
+
+
+def customer_posting_group(country, currency_code):
+    if country == "GB" and not currency_code:
+        return "DOMESTIC"
+    return "EU" if country in EU_COUNTRIES else "FOREIGN"
 
 
 def items():
@@ -258,6 +263,12 @@ def line(item, quantity):
     return (item, quantity, (item.unit_price * quantity).quantize(CENT))
 
 
+def source_date(row, column, today):
+    """A date column of sales_lines.csv: ``AdjustDate(<column>_src)`` plus ``<column>_plus_days`` if any."""
+    adjusted = adjust_date(datetime.date.fromisoformat(row[f"{column}_src"]), today)
+    return adjusted + datetime.timedelta(days=int(row.get(f"{column}_plus_days") or 0))
+
+
 def source_documents(today, items_by_no):
     """The demo tool's sales documents: (posted invoices, open documents).
 
@@ -270,12 +281,8 @@ def source_documents(today, items_by_no):
     posted, open_documents = [], []
     for _, rows in sorted(documents.items()):
         head = rows[0]
-        posting_date = adjust_date(datetime.date.fromisoformat(head["posting_date_src"]), today) + datetime.timedelta(
-            days=int(head["posting_date_plus_days"] or 0)
-        )
-        document_date = adjust_date(datetime.date.fromisoformat(head["document_date_src"]), today) + datetime.timedelta(
-            days=int(head["document_date_plus_days"] or 0)
-        )
+        posting_date = source_date(head, "posting_date", today)
+        document_date = source_date(head, "document_date", today)
         terms = head["payment_terms_code"]
         if head["posted_by_demo_tool"] == "true":
             lines = [line(items_by_no[row["item_no"]], Decimal(row["quantity"])) for row in rows if row["item_no"]]
@@ -292,7 +299,7 @@ def source_documents(today, items_by_no):
         else:
             header = {
                 "sell_to_customer_id": head["sell_to_customer_no"],
-                "order_date": adjust_date(datetime.date.fromisoformat(head["order_date_src"]), today),
+                "order_date": source_date(head, "order_date", today),
                 "posting_date": posting_date,
                 "due_date": due_date(terms, document_date),
                 "your_reference": head["your_reference"],
@@ -423,7 +430,8 @@ def generate_payments(rng, invoices, habits, today):
         if rng.random() < habit.never:
             continue
         if rng.random() < habit.on_time:
-            day = invoice.posting_date + datetime.timedelta(days=rng.randint(0, (invoice.due_date - invoice.posting_date).days))
+            days_to_due = (invoice.due_date - invoice.posting_date).days
+            day = invoice.posting_date + datetime.timedelta(days=rng.randint(0, days_to_due))
         else:
             day = invoice.due_date + datetime.timedelta(days=rng.randint(1, habit.max_days_late))
         day = payday(habit, day)
@@ -536,14 +544,14 @@ def ledger_entries(invoices, payments):
         for invoice in invoices
     ]
     for payment in payments:
-        settled = {invoice.no for invoice, _ in payment.applied}
+        settled = sorted({invoice.no for invoice, _ in payment.applied})
         entries.append(
             CustLedgerEntry(
                 customer_id=payment.customer_no,
                 posting_date=payment.posting_date,
                 document_type=CustLedgerEntry.DocumentType.PAYMENT,
                 document_no=payment.no,
-                description=f"Payment {next(iter(settled))}" if len(settled) == 1 else f"Payment, {len(settled)} invoices",
+                description=f"Payment {settled[0]}" if len(settled) == 1 else f"Payment, {len(settled)} invoices",
                 due_date=payment.posting_date,
                 amount=-payment.amount,
                 # A payment is applied in full to the invoices it settles.
@@ -588,7 +596,9 @@ def invoice_records(invoices):
 # ---------------------------------------------------------------------- entry
 
 
-def load_demo_data(today=None, seed=DEFAULT_SEED, stdout=None, years=HISTORY_YEARS, min_invoice_lines=MIN_INVOICE_LINES):
+def load_demo_data(
+    today=None, seed=DEFAULT_SEED, stdout=None, years=HISTORY_YEARS, min_invoice_lines=MIN_INVOICE_LINES
+):
     """Loads the demo company into empty demo tables; returns the number of rows per table.
 
     ``today`` (default: today's local date) ends the generated history, which starts

@@ -25,7 +25,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when customers exist already.")
         parser.add_argument("--flush", action="store_true", help="Delete the demo tables' rows first.")
-        parser.add_argument("--today", type=iso_date, default=None, help="The date the history ends (YYYY-MM-DD); default today.")
+        parser.add_argument(
+            "--today", type=iso_date, default=None, help="The date the history ends (YYYY-MM-DD); default today."
+        )
         parser.add_argument("--seed", type=int, default=loader.DEFAULT_SEED, help="Seed of the generated history.")
         parser.add_argument("--years", type=int, default=loader.HISTORY_YEARS, help="Years of generated history.")
         parser.add_argument(
@@ -54,7 +56,9 @@ class Command(BaseCommand):
                 loader.flush_demo_data()
                 self.stdout.write("Deleted the demo tables' rows.")
             try:
-                counts = loader.load_demo_data(today=today, seed=seed, stdout=self.stdout, years=years, min_invoice_lines=lines)
+                counts = loader.load_demo_data(
+                    today=today, seed=seed, stdout=self.stdout, years=years, min_invoice_lines=lines
+                )
             except loader.DemoDataPresent as error:
                 raise CommandError(str(error)) from None
 
