@@ -4,7 +4,9 @@ VENV ?= .venv
 PORT ?= 8000
 PY := $(VENV)/bin/python
 # Django 6 needs Python 3.12+: `make test-django6` runs the suite there (CI does).
-PYTHON312 ?= $(shell command -v python3.12 || ls $$HOME/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
+# (pyenv's shim for python3.12 exists but refuses to run unless 3.12 is selected,
+# so the interpreter inside pyenv's versions comes first.)
+PYTHON312 ?= $(shell ls $$HOME/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1 || true)$(if $(wildcard $(HOME)/.pyenv/versions/3.12.*),,$(shell python3.12 -V >/dev/null 2>&1 && command -v python3.12))
 VENV312 ?= .venv312
 PYTEST_ARGS ?=
 

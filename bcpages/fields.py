@@ -24,7 +24,11 @@ def format_value(value):
         return ""
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    if isinstance(value, (decimal.Decimal, float)):
+    if isinstance(value, float):
+        # SQLite sums decimals as floats: 4.09e-12 must read 0.00, never -0.00.
+        value = decimal.Decimal(repr(value)).quantize(decimal.Decimal("0.01"))
+    if isinstance(value, decimal.Decimal):
+        value = value.quantize(decimal.Decimal("0.01")) + 0  # + 0 drops a negative zero
         return f"{value:,.2f}"
     if isinstance(value, datetime.datetime):
         return value.isoformat(sep=" ", timespec="seconds")

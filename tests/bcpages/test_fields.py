@@ -1,0 +1,29 @@
+"""Field values are strings as the user sees them."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from bcpages.fields import format_value
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (None, ""),
+        (True, "Yes"),
+        (False, "No"),
+        (Decimal("350.5"), "350.50"),
+        (Decimal("-1234567.891"), "-1,234,567.89"),
+        (Decimal("-0.001"), "0.00"),
+        (4.09e-12, "0.00"),  # what SQLite's SUM of decimals can return
+        (-4.09e-12, "0.00"),
+        (1234.5, "1,234.50"),
+        (42, "42"),
+        (datetime.date(2026, 6, 15), "2026-06-15"),
+        ("as is", "as is"),
+    ],
+)
+def test_format_value(value, shown):
+    assert format_value(value) == shown
