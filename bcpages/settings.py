@@ -82,9 +82,24 @@ TASK_CHANNEL = "bcpages.tasks"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
+            # Never the Pub/Sub layer: it would deliver every task to every worker.
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py 8 defaults socket_timeout to 5 s, the same as the
+                        # layer's blocking pop: an idle receive() then raises
+                        # TimeoutError and kills workers and consumers
+                        # (channels_redis issue 422). A blocking pop needs none.
+                        "socket_timeout": None,
+                        "socket_connect_timeout": 5,
+                        # The pool's default of 100 raises MaxConnectionsError once
+                        # 100 layer operations are in flight (every open page holds
+                        # one blocking receive).
+                        "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "5000")),
+                    }
+                ],
                 "expiry": 60,
                 "capacity": 1000,
                 "channel_capacity": {TASK_CHANNEL: 100_000},
