@@ -88,3 +88,28 @@ class NoRecordPage(RoleCenterPage):
 
     def on_page_background_task_completed(self, task_id, results):
         self.cue = results["Echo"]
+
+
+class SerialTriggersPage(ProbePage):
+    """Records when each trigger runs, to show that none overlaps another (S3)."""
+
+    name = "test-serial-triggers"
+    plan = [{"codeunit_id": catalogue.NOOP}] * 5
+    spans = []  # (trigger, start, end), shared with the test
+
+    def _timed(self, name, function, *args):
+        import time
+
+        from bcpages.demo.models import Customer
+
+        start = time.monotonic()
+        result = function(*args)
+        Customer.objects.filter(no=self.rec.no).count()  # real database work inside the trigger
+        SerialTriggersPage.spans.append((name, start, time.monotonic()))
+        return result
+
+    def on_after_get_curr_record(self):
+        self._timed("after_get", super().on_after_get_curr_record)
+
+    def on_page_background_task_completed(self, task_id, results):
+        self._timed("completed", super().on_page_background_task_completed, task_id, results)

@@ -225,3 +225,24 @@ async def test_a_task_whose_worker_never_answers_fails_as_lost(customers):  # S2
     assert frames[-1]["code"] == "ChildSessionLost"
     assert "within the task's timeout (300 ms)" in frames[-1]["text"]
     await communicator.disconnect()
+
+
+async def test_triggers_never_run_concurrently(customers, embedded_worker):  # S3
+    from tests.pages import SerialTriggersPage
+
+    SerialTriggersPage.spans.clear()
+    communicator = await connect()
+    await send(communicator, type="page.open", page="test-serial-triggers", record="10000")
+    # Refreshes race with five completions arriving from the worker at once.
+    for _ in range(3):
+        await send(communicator, type="page.refresh")
+    completed = 0
+    async with asyncio.timeout(10):
+        while completed < 20:
+            frame = json.loads(await communicator.receive_from(10))
+            completed += frame["type"] == "task.state" and frame["state"] == "completed"
+    spans = sorted(SerialTriggersPage.spans, key=lambda span: span[1])
+    assert len([s for s in spans if s[0] == "completed"]) == 20
+    for (_, _, end), (_, start, _) in zip(spans, spans[1:]):
+        assert end <= start, "two triggers of one page overlapped"
+    await communicator.disconnect()
