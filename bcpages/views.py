@@ -23,11 +23,20 @@ def _page_or_404(page_name, record_key):
 
 def page_view(request, page_name, no=""):
     page_class, record = _page_or_404(page_name, no)
+    return render_page(request, page_class, record)
+
+
+def render_page(request, page_class, record, values=None):
+    """Render ``page_class`` on ``record``. Without ``values`` (the usual case) task
+    fields render as loading; with them (already computed) every field is final."""
     fields = []
     for name, field in page_class.fields.items():
-        value = field.read(record) if (field.source and record is not None) else ""
-        fields.append({"name": name, "caption": field.caption, "value": value, "part": field.part,
-                       "state": LOADING if field.codeunit is not None else OK})
+        if values is not None:
+            value, state = values.get(name, ""), OK
+        else:
+            value = field.read(record) if (field.source and record is not None) else ""
+            state = LOADING if field.codeunit is not None else OK
+        fields.append({"name": name, "caption": field.caption, "value": value, "part": field.part, "state": state})
     context = {
         "page": page_class,
         "page_name": page_class.name,
