@@ -5,6 +5,13 @@ Thin on purpose: it turns browser frames and layer messages into calls on a
 in ``database_sync_to_async`` (it may query the database), under a per-connection
 lock, so triggers never run concurrently (S3). A watchdog task wakes at the
 session's next deadline (S25).
+
+Liveness (docs/protocol.md): while workers run tasks of the page, a heartbeat
+task sends them ``task.heartbeat`` every ``heartbeat_ms``, so that a worker can
+cancel the tasks of a Daphne process that died. When the channel layer becomes
+unreachable (Redis down), the running tasks fail as lost, the browser is told,
+and the connection closes with 1011: the browser reconnects with backoff and
+gets a new parent session once the layer is back.
 """
 
 import asyncio
@@ -14,17 +21,44 @@ import time
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import InMemoryChannelLayer
 
 from bcpages import frames
 from bcpages.frames import FrameError
 from bcpages.session import ParentSession
 from tasks import conf
 from tasks.embedded import ensure_embedded_worker
-from tasks.messages import WORKERS_GROUP, TaskOutcome, TaskStarted
+from tasks.messages import HEARTBEAT_MS, WORKERS_GROUP, TaskOutcome, TaskStarted
 
 logger = logging.getLogger("bcpages")
 # A client that sends this many unacceptable frames in a row is disconnected.
 MAX_BAD_FRAMES = 20
+# The close code when the channel layer is unreachable: "internal error", which
+# the browser client treats as abnormal (it reconnects with backoff).
+LAYER_LOST_CLOSE_CODE = 1011
+LAYER_LOST_TEXT = "The connection to the task workers was lost (channel layer unreachable); the task did not finish."
+
+# What a channel layer raises when its server is unreachable.
+try:
+    from redis.exceptions import ConnectionError as _RedisConnectionError, TimeoutError as _RedisTimeoutError
+except ImportError:  # the embedded default needs no Redis client
+    LAYER_ERRORS = (ConnectionError,)
+else:
+    LAYER_ERRORS = (ConnectionError, _RedisConnectionError, _RedisTimeoutError)
+
+
+def heartbeat_ms(channel_layer):
+    """How often this process tells workers that its pages are still there (ms).
+
+    0 on an in-memory layer: the worker runs in this very process and dies with
+    it. Otherwise ``BCPAGES["PARENT_HEARTBEAT_MS"]`` where ``tasks.conf`` lists
+    it, else the protocol's default (``tasks.messages.HEARTBEAT_MS``).
+    """
+    if isinstance(channel_layer, InMemoryChannelLayer):
+        return 0
+    if "PARENT_HEARTBEAT_MS" in conf.DEFAULTS:
+        return conf.get("PARENT_HEARTBEAT_MS")
+    return HEARTBEAT_MS
 
 
 class PageConsumer(AsyncWebsocketConsumer):
@@ -34,15 +68,26 @@ class PageConsumer(AsyncWebsocketConsumer):
         self.lock = asyncio.Lock()
         self.bad_frames = 0
         self.watchdog = None
+        self.heartbeat = None
+        self.layer_error = None  # set once a layer operation failed: the layer is down
         expiry = getattr(self.channel_layer, "expiry", 60)
         self.session = ParentSession(
-            reply_channel=self.channel_name, user=self.scope.get("user"), pickup_timeout_s=float(expiry)
+            reply_channel=self.channel_name, user=self.scope.get("user"), pickup_timeout_s=float(expiry),
+            heartbeat_ms=heartbeat_ms(self.channel_layer),
         )
         await self.accept()
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as exc:
+            # The layer's receive on this consumer's channel failed (Redis down).
+            # Uncaught, Daphne would log it, close with 1011 a second later, and the
+            # page's tasks would never end.
+            await self._layer_lost(exc)
+
     async def disconnect(self, code):
-        if self.watchdog is not None:
-            self.watchdog.cancel()
+        self._stop_timers()
         if hasattr(self, "session"):
             await self._call(self.session.close)  # S15
 
@@ -69,21 +114,30 @@ class PageConsumer(AsyncWebsocketConsumer):
 
     # Layer messages from the worker ----------------------------------------
     async def task_started(self, message):
-        await self._call(self.session.task_started, TaskStarted.from_message(message))
+        # Pure bookkeeping (no page code, no database): no hop to the database thread.
+        await self._call(self.session.task_started, TaskStarted.from_message(message), in_thread=False)
 
     async def task_outcome(self, message):
         await self._call(self.session.task_outcome, TaskOutcome.from_message(message))
 
     # Effects ---------------------------------------------------------------
-    async def _call(self, method, *args):
-        """Run a session method in the database thread, then carry out its effects."""
+    async def _call(self, method, *args, in_thread=True):
+        """Run a session method (in the database thread: page code may query the
+        database), then carry out its effects."""
         async with self.lock:
             try:
-                await database_sync_to_async(method)(*args)
+                if in_thread:
+                    await database_sync_to_async(method)(*args)
+                else:
+                    method(*args)
             finally:
                 effects = self.session.drain()
             await self._apply(effects)
+        if self.layer_error is not None:
+            await self._layer_lost(self.layer_error)
+            return
         self._arm_watchdog()
+        self._arm_heartbeat()
 
     async def _apply(self, effects):
         lost = []
@@ -94,20 +148,90 @@ class PageConsumer(AsyncWebsocketConsumer):
             elif kind == "run":
                 run = effect[1]
                 try:
-                    await self.channel_layer.send(conf.get("TASK_CHANNEL"), run.message())
+                    await self._layer_send(conf.get("TASK_CHANNEL"), run.message())
                 except ChannelFull:
                     lost.append(run.task_id)
             elif kind == "cancel":
                 try:
-                    if effect[1] is None:
-                        await self.channel_layer.group_send(WORKERS_GROUP, effect[2].message())
-                    else:
-                        await self.channel_layer.send(effect[1], effect[2].message())
+                    await self._layer_send(effect[1], effect[2].message())
                 except ChannelFull:
                     logger.warning("cancel_dropped worker=%s task_id=%s", effect[1], effect[2].task_id)
+            elif kind == "heartbeat":
+                try:
+                    await self._layer_send(effect[1], effect[2].message())
+                except ChannelFull:
+                    logger.warning("heartbeat_dropped worker=%s task_ids=%s", effect[1], effect[2].task_ids)
+        if self.layer_error is not None:
+            return  # _layer_lost fails every running task at once
         for task_id in lost:
             await database_sync_to_async(self.session.lose)(task_id, "The task channel is full: no worker could take the task.")
             await self._apply(self.session.drain())
+
+    async def _layer_send(self, channel, message):
+        """Send ``message`` to ``channel`` (None: every worker, WORKERS_GROUP).
+
+        Once a layer operation failed, nothing more is sent: the caller ends the
+        connection (``_layer_lost``). ChannelFull is the caller's to handle.
+        """
+        if self.layer_error is not None:
+            return
+        try:
+            if channel is None:
+                await self.channel_layer.group_send(WORKERS_GROUP, message)
+            else:
+                await self.channel_layer.send(channel, message)
+        except LAYER_ERRORS as exc:
+            self.layer_error = exc
+
+    async def _layer_lost(self, exc):
+        """The channel layer is unreachable: fail the running tasks as lost, tell the
+        browser, close with 1011 (the browser reconnects with backoff). Runs once."""
+        if getattr(self, "_layer_lost_handled", False):
+            return
+        self._layer_lost_handled = True
+        self.layer_error = self.layer_error or exc
+        self._stop_timers()
+        logger.warning("channel_layer_unreachable channel=%s error=%r", getattr(self, "channel_name", ""), exc)
+        session = getattr(self, "session", None)
+        try:
+            if session is not None:
+                async with self.lock:
+                    try:
+                        await database_sync_to_async(session.layer_lost)(LAYER_LOST_TEXT)
+                    finally:
+                        effects = session.drain()
+                    for effect in effects:
+                        if effect[0] == "frame":  # nothing reaches the layer any more
+                            await self.send(frames.dumps(effect[1]))
+        finally:
+            await self.close(code=LAYER_LOST_CLOSE_CODE)
+
+    def _stop_timers(self):
+        current = asyncio.current_task()
+        for timer in (getattr(self, "watchdog", None), getattr(self, "heartbeat", None)):
+            if timer is not None and timer is not current:
+                timer.cancel()
+
+    def _arm_heartbeat(self):
+        """Liveness: beat while workers run tasks of this page (docs/protocol.md)."""
+        if self.heartbeat is not None and not self.heartbeat.done():
+            return
+        if self.session.queue.heartbeat_ms and self.session.running_on_workers():
+            self.heartbeat = asyncio.ensure_future(self._beat())
+
+    async def _beat(self):
+        interval = self.session.queue.heartbeat_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            async with self.lock:
+                # No page code runs in keep_alive: no hop to the database thread.
+                self.session.keep_alive()
+                await self._apply(self.session.drain())
+            if self.layer_error is not None:
+                await self._layer_lost(self.layer_error)
+                return
+            if not self.session.running_on_workers():
+                return
 
     def _arm_watchdog(self):
         if self.watchdog is not None and not self.watchdog.done():
