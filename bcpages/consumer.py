@@ -10,7 +10,7 @@ Liveness (docs/protocol.md): while workers run tasks of the page, a heartbeat
 task sends them ``task.heartbeat`` every ``heartbeat_ms``, so that a worker can
 cancel the tasks of a Daphne process that died. When the channel layer becomes
 unreachable (Redis down), the running tasks fail as lost, the browser is told,
-and the connection closes with 1011: the browser reconnects with backoff and
+and the connection closes with 3013: the browser reconnects with backoff and
 gets a new parent session once the layer is back.
 """
 
@@ -28,23 +28,16 @@ from bcpages.frames import FrameError
 from bcpages.session import ParentSession
 from tasks import conf
 from tasks.embedded import ensure_embedded_worker
-from tasks.messages import HEARTBEAT_MS, WORKERS_GROUP, TaskOutcome, TaskStarted
+from tasks.messages import HEARTBEAT_MS, LAYER_ERRORS, WORKERS_GROUP, TaskOutcome, TaskStarted
 
 logger = logging.getLogger("bcpages")
 # A client that sends this many unacceptable frames in a row is disconnected.
 MAX_BAD_FRAMES = 20
-# The close code when the channel layer is unreachable: "internal error", which
-# the browser client treats as abnormal (it reconnects with backoff).
-LAYER_LOST_CLOSE_CODE = 1011
+# The close code when the channel layer is unreachable: 1013 "try again later"
+# in the range applications may send (Daphne refuses 1011-1014 from them). The
+# browser client treats it as abnormal and reconnects with backoff.
+LAYER_LOST_CLOSE_CODE = 3013
 LAYER_LOST_TEXT = "The connection to the task workers was lost (channel layer unreachable); the task did not finish."
-
-# What a channel layer raises when its server is unreachable.
-try:
-    from redis.exceptions import ConnectionError as _RedisConnectionError, TimeoutError as _RedisTimeoutError
-except ImportError:  # the embedded default needs no Redis client
-    LAYER_ERRORS = (ConnectionError,)
-else:
-    LAYER_ERRORS = (ConnectionError, _RedisConnectionError, _RedisTimeoutError)
 
 
 def heartbeat_ms(channel_layer):
@@ -185,7 +178,7 @@ class PageConsumer(AsyncWebsocketConsumer):
 
     async def _layer_lost(self, exc):
         """The channel layer is unreachable: fail the running tasks as lost, tell the
-        browser, close with 1011 (the browser reconnects with backoff). Runs once."""
+        browser, close with 3013 (the browser reconnects with backoff). Runs once."""
         if getattr(self, "_layer_lost_handled", False):
             return
         self._layer_lost_handled = True

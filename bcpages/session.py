@@ -8,6 +8,8 @@ applies the rules of PBT-SPEC.md. It does no I/O: every call leaves *effects* in
     ("run", TaskRun)                       send to the task channel
     ("cancel", worker_channel, TaskCancel) send to the worker running the task
                                            (None: to every worker, WORKERS_GROUP)
+    ("heartbeat", worker_channel, TaskHeartbeat)  send to a worker running tasks of
+                                           this page (``keep_alive``, liveness)
 
 Drivers: ``bcpages.consumer.PageConsumer`` (the websocket, asynchronous tasks),
 ``bcpages.synchronous`` (the JSON page API) and ``tasks.testing.TestPage``.
@@ -28,7 +30,7 @@ from bcpages.pages import UnknownPage, UnknownRecord, get_page_class
 from tasks import conf
 from tasks.codeunits import check_enabled, get_codeunit
 from tasks.errors import PageBackgroundTaskError
-from tasks.messages import COMPLETED, FAILED as TASK_FAILED, TaskCancel
+from tasks.messages import COMPLETED, FAILED as TASK_FAILED, TaskCancel, TaskHeartbeat
 from tasks.queue import TaskQueue
 from tasks.values import effective_timeout, validate_error_level, validate_parameters
 
@@ -37,11 +39,14 @@ NOTIFICATION_LEVELS = ("info", "warning", "error")
 
 
 class ParentSession:
-    def __init__(self, session_id=None, reply_channel="", *, user=None, clock=time.monotonic, pickup_timeout_s=60.0):
+    def __init__(
+        self, session_id=None, reply_channel="", *, user=None, clock=time.monotonic, pickup_timeout_s=60.0, heartbeat_ms=0
+    ):
         self.session_id = session_id or uuid.uuid4().hex
         self.reply_channel = reply_channel
         self.user = user
-        self.queue = TaskQueue(self.session_id, clock=clock, pickup_timeout_s=pickup_timeout_s)
+        # heartbeat_ms > 0: the driver calls keep_alive() that often while tasks run.
+        self.queue = TaskQueue(self.session_id, clock=clock, pickup_timeout_s=pickup_timeout_s, heartbeat_ms=heartbeat_ms)
         self.page = None
         self.record = ""
         self.outbox = []
@@ -151,6 +156,36 @@ class ParentSession:
 
     def next_deadline(self):
         return self.queue.next_deadline()
+
+    def keep_alive(self):
+        """Liveness: one ``task.heartbeat`` to each worker running tasks of this page.
+
+        The driver calls it every ``heartbeat_ms`` while ``running_on_workers()``;
+        a worker cancels a task it has not heard of for a few intervals (its page's
+        process is gone). No page code runs: safe to call from the event loop.
+        """
+        if self.closed:
+            return
+        for worker_channel, task_ids in self.queue.heartbeats().items():
+            self.outbox.append(("heartbeat", worker_channel, TaskHeartbeat(self.session_id, tuple(task_ids))))
+
+    def running_on_workers(self):
+        """True while a worker has reported running a task of this page."""
+        return not self.closed and bool(self.queue.heartbeats())
+
+    def layer_lost(self, text):
+        """The channel layer is unreachable: no outcome can arrive any more.
+
+        Every running task fails as lost at once (its error trigger runs, the user
+        is told, S25), then the page closes (S15): the driver ends the connection.
+        """
+        if self.closed:
+            return
+        for task in self.queue.running():
+            lost = self.queue.lose(task.task_id, text)
+            if lost is not None:
+                self._ended(lost)
+        self.close()
 
     # Page side (called through the Page verbs) --------------------------------
     def enqueue(self, page, codeunit_id, parameters, timeout, error_level, raise_errors=True):

@@ -80,29 +80,52 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 TASK_CHANNEL = "bcpages.tasks"
 if REDIS_URL:
+    # Scaled out (docs/deployment.md): channels_redis between any number of Daphne
+    # processes and any number of ``manage.py runworker bcpages.tasks`` processes.
+    # The embedded worker is off (tasks.conf.embedded_worker_enabled).
+    import socket as _socket
+
+    def _redis_host(url):
+        host = {
+            "address": url,
+            # redis-py 8 defaults socket_timeout to 5 s, the same as the layer's
+            # blocking pop: an idle receive() then raises TimeoutError and kills
+            # workers and consumers (channels_redis issue 422). A blocking pop
+            # needs none ...
+            "socket_timeout": None,
+            "socket_connect_timeout": int(os.environ.get("REDIS_CONNECT_TIMEOUT", "5")),
+            # ... and TCP keepalive finds a Redis host that vanished without
+            # closing its connections (a blocking pop would wait forever).
+            "socket_keepalive": True,
+            # The pool's default of 100 raises MaxConnectionsError once 100 layer
+            # operations are in flight (every open page holds one blocking receive).
+            "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "5000")),
+        }
+        if hasattr(_socket, "TCP_KEEPIDLE"):
+            host["socket_keepalive_options"] = {_socket.TCP_KEEPIDLE: 10, _socket.TCP_KEEPINTVL: 5, _socket.TCP_KEEPCNT: 3}
+        return host
+
     CHANNEL_LAYERS = {
         "default": {
             # Never the Pub/Sub layer: it would deliver every task to every worker.
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        # redis-py 8 defaults socket_timeout to 5 s, the same as the
-                        # layer's blocking pop: an idle receive() then raises
-                        # TimeoutError and kills workers and consumers
-                        # (channels_redis issue 422). A blocking pop needs none.
-                        "socket_timeout": None,
-                        "socket_connect_timeout": 5,
-                        # The pool's default of 100 raises MaxConnectionsError once
-                        # 100 layer operations are in flight (every open page holds
-                        # one blocking receive).
-                        "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "5000")),
-                    }
-                ],
-                "expiry": 60,
-                "capacity": 1000,
-                "channel_capacity": {TASK_CHANNEL: 100_000},
+                # Several URLs, separated by commas: channels_redis shards over them.
+                "hosts": [_redis_host(url.strip()) for url in REDIS_URL.split(",") if url.strip()],
+                # Keys start with this (several deployments can share one Redis).
+                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+                # Seconds a message waits unread before the layer drops it; a
+                # parent declares a task lost when no worker took it by then.
+                "expiry": int(os.environ.get("CHANNEL_LAYER_EXPIRY", "60")),
+                # Seconds a group membership lasts (workers rejoin bcpages.workers
+                # well within it).
+                "group_expiry": int(os.environ.get("CHANNEL_LAYER_GROUP_EXPIRY", "86400")),
+                # Messages one channel holds before send() raises ChannelFull ...
+                "capacity": int(os.environ.get("CHANNEL_LAYER_CAPACITY", "1000")),
+                # ... except the task channel, which holds the whole backlog.
+                "channel_capacity": {
+                    TASK_CHANNEL: int(os.environ.get("CHANNEL_LAYER_TASK_CAPACITY", "100000")),
+                },
             },
         }
     }

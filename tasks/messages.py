@@ -9,9 +9,16 @@ handler name (``task.run`` -> ``task_run``).
     parent --task.cancel-->  that worker's own channel, or WORKERS_GROUP while
                              no worker has reported the task (still in the layer)
     parent <--task.outcome-- worker      (completed, failed or cancelled)
+    parent --task.heartbeat-> each worker running its tasks, every
+                             ``heartbeat_ms`` while they run (liveness)
 
 A task is known everywhere by (session_id, task_id): task ids are only unique
 within one parent session (S5).
+
+Liveness (docs/protocol.md): a ``task.run`` with ``heartbeat_ms`` > 0 promises a
+``task.heartbeat`` naming the task at least that often while it runs. A worker
+that hears nothing of a task for ``MISSED_HEARTBEATS`` intervals cancels it: its
+page's process is gone (a Daphne process killed), and nobody waits for it.
 """
 
 from dataclasses import dataclass, field
@@ -27,6 +34,21 @@ TASK_RUN = "task.run"
 TASK_STARTED = "task.started"
 TASK_CANCEL = "task.cancel"
 TASK_OUTCOME = "task.outcome"
+TASK_HEARTBEAT = "task.heartbeat"
+
+#: What a channel layer raises when its server is unreachable (Redis down or
+#: restarting); both sides degrade instead of dying (docs/deployment.md).
+try:
+    from redis.exceptions import ConnectionError as _RedisConnectionError, TimeoutError as _RedisTimeoutError
+except ImportError:  # the embedded default needs no Redis client
+    LAYER_ERRORS = (ConnectionError,)
+else:
+    LAYER_ERRORS = (ConnectionError, _RedisConnectionError, _RedisTimeoutError)
+
+#: How often a parent sends ``task.heartbeat`` for its running tasks, by default (ms).
+HEARTBEAT_MS = 5_000
+#: A worker cancels a task after this many intervals without hearing of it.
+MISSED_HEARTBEATS = 3
 
 COMPLETED = "completed"
 FAILED = "failed"
@@ -42,13 +64,15 @@ class TaskRun:
     parameters: dict
     timeout_ms: int
     reply_channel: str = ""
+    #: The parent's heartbeat interval; 0: it sends none (the task never goes silent).
+    heartbeat_ms: int = 0
 
     @property
     def key(self):
         return (self.session_id, self.task_id)
 
     def message(self):
-        return {
+        message = {
             "type": TASK_RUN,
             "session_id": self.session_id,
             "task_id": self.task_id,
@@ -57,6 +81,9 @@ class TaskRun:
             "timeout_ms": self.timeout_ms,
             "reply_channel": self.reply_channel,
         }
+        if self.heartbeat_ms:
+            message["heartbeat_ms"] = self.heartbeat_ms
+        return message
 
     @classmethod
     def from_message(cls, message):
@@ -67,6 +94,7 @@ class TaskRun:
             parameters=dict(message["parameters"]),
             timeout_ms=int(message["timeout_ms"]),
             reply_channel=str(message["reply_channel"]),
+            heartbeat_ms=int(message.get("heartbeat_ms") or 0),
         )
 
 
@@ -104,6 +132,25 @@ class TaskCancel:
     @classmethod
     def from_message(cls, message):
         return cls(str(message["session_id"]), int(message["task_id"]))
+
+
+@dataclass(frozen=True)
+class TaskHeartbeat:
+    """The parent of ``task_ids`` is still there (sent to the worker running them)."""
+
+    session_id: str
+    task_ids: tuple
+
+    @property
+    def keys(self):
+        return [(self.session_id, task_id) for task_id in self.task_ids]
+
+    def message(self):
+        return {"type": TASK_HEARTBEAT, "session_id": self.session_id, "task_ids": list(self.task_ids)}
+
+    @classmethod
+    def from_message(cls, message):
+        return cls(str(message["session_id"]), tuple(int(task_id) for task_id in message["task_ids"]))
 
 
 @dataclass(frozen=True)

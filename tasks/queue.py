@@ -58,9 +58,11 @@ class Task:
 
 
 class TaskQueue:
-    def __init__(self, session_id, *, clock=time.monotonic, pickup_timeout_s=60.0):
+    def __init__(self, session_id, *, clock=time.monotonic, pickup_timeout_s=60.0, heartbeat_ms=0):
         self.session_id = session_id
         self.clock = clock
+        # Liveness: the parent promises workers a task.heartbeat this often (0: none).
+        self.heartbeat_ms = heartbeat_ms
         # A task handed to the layer but never picked up is lost once the layer has
         # expired the message (channel layers drop unread messages after ``expiry``).
         self.pickup_timeout_s = pickup_timeout_s
@@ -117,7 +119,10 @@ class TaskQueue:
             task.deadline = task.started_at + self.pickup_timeout_s + self.lost_grace_s
             running += 1
             runs.append(
-                TaskRun(self.session_id, task.task_id, task.codeunit_id, task.parameters, task.timeout_ms, reply_channel)
+                TaskRun(
+                    self.session_id, task.task_id, task.codeunit_id, task.parameters, task.timeout_ms, reply_channel,
+                    heartbeat_ms=self.heartbeat_ms,
+                )
             )
         return runs
 
@@ -165,6 +170,16 @@ class TaskQueue:
             if done:
                 cancelled.append(task)
         return cancelled
+
+    # Liveness -------------------------------------------------------------
+    def heartbeats(self):
+        """{worker channel: [task ids]} of the running tasks a worker has reported:
+        one ``task.heartbeat`` per worker keeps them alive there."""
+        by_worker = {}
+        for task in self.running():
+            if task.worker_channel is not None:
+                by_worker.setdefault(task.worker_channel, []).append(task.task_id)
+        return by_worker
 
     # Watchdog (S25) -------------------------------------------------------
     def next_deadline(self):
