@@ -1,0 +1,42 @@
+"""Small helpers shared by the browser tests."""
+
+from playwright.sync_api import expect
+
+# Long enough for a cold start (the embedded worker starts on the first
+# websocket), far below the 120 s test timeout. Expectations return as soon as
+# they hold: this is a deadline, not a wait.
+DEADLINE_MS = 10_000
+
+# The customer card's fields that background tasks fill in (bcpages/demo/pages.py).
+WAIT_FIELDS = ("start_time", "duration", "end_time")
+STATISTICS_FIELDS = (
+    "balance", "balance_due", "sales_this_year", "payments_this_year", "last_payment_date", "open_invoices",
+)
+TASK_FIELDS = WAIT_FIELDS + STATISTICS_FIELDS
+WAIT_NOTIFICATION = "Start and finish times have been updated."
+
+
+def field(page, name):
+    return page.locator(f'[data-field="{name}"]')
+
+
+def field_history(page, name=None):
+    """What field_history.js recorded: per field, [record, state, value, refreshing] entries."""
+    history = page.evaluate("() => window.__fieldHistory")
+    return history if name is None else history.get(name, [])
+
+
+def notification(page, level, text):
+    return page.locator(f'[data-notifications] [data-level="{level}"]', has_text=text)
+
+
+def open_card(page, no):
+    """Open customer ``no`` and wait until its parent session answered (its tasks are listed)."""
+    page.goto(f"/customers/{no}/")
+    expect(page.locator("body")).to_have_attribute("data-connected", "true", timeout=DEADLINE_MS)
+    expect(page.locator(f'[data-task-record="{no}"]')).to_have_count(4, timeout=DEADLINE_MS)
+
+
+def wait_until_filled(page, names=TASK_FIELDS):
+    for name in names:
+        expect(field(page, name)).to_have_attribute("data-state", "ok", timeout=DEADLINE_MS)
