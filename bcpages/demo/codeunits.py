@@ -7,6 +7,7 @@ strings as the user sees them.
 
 import datetime
 import time
+from decimal import Decimal
 
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
@@ -33,6 +34,12 @@ def pbt_wait(parameters):
     }
 
 
+def money(amount, negate=False):
+    """An amount as the user sees it: always two decimals, 0.00 when there is none."""
+    amount = Decimal(0) if amount is None else amount
+    return format_value(-amount if negate else amount)
+
+
 def _ledger(parameters):
     from bcpages.demo.models import CustLedgerEntry
 
@@ -51,7 +58,7 @@ def customer_balance(parameters):
         balance=Sum("remaining_amount"),
         due=Sum("remaining_amount", filter=Q(due_date__lt=today)),
     )
-    return {"balance": format_value(totals["balance"] or 0), "balance_due": format_value(totals["due"] or 0)}
+    return {"balance": money(totals["balance"]), "balance_due": money(totals["due"])}
 
 
 @codeunit(CUST_SALES_PAYMENTS, "Cust. Sales & Payments", "This year's sales and payments of parameters['CustomerNo'], and the last payment date.")
@@ -65,8 +72,8 @@ def customer_sales_and_payments(parameters):
     )
     last_payment = ledger.filter(document_type="Payment").aggregate(last=Max("posting_date"))["last"]
     return {
-        "sales_this_year": format_value(this_year["sales"] or 0),
-        "payments_this_year": format_value(-(this_year["payments"] or 0)),
+        "sales_this_year": money(this_year["sales"]),
+        "payments_this_year": money(this_year["payments"], negate=True),
         "last_payment_date": format_value(last_payment),
     }
 
@@ -98,14 +105,14 @@ def _all_entries():
 def cue_sales_this_month(parameters):
     today = _today(parameters)
     total = _all_entries().filter(document_type="Invoice", posting_date__gte=today.replace(day=1), posting_date__lte=today).aggregate(s=Sum("amount"))["s"]
-    return {"value": format_value(total or 0)}
+    return {"value": money(total)}
 
 
 @codeunit(CUE_OVERDUE_AMOUNT, "Cue: Overdue Sales Invoice Amount", "Remaining amount of open invoices past their due date.")
 def cue_overdue_amount(parameters):
     today = _today(parameters)
     total = _all_entries().filter(document_type="Invoice", open=True, due_date__lt=today).aggregate(s=Sum("remaining_amount"))["s"]
-    return {"value": format_value(total or 0)}
+    return {"value": money(total)}
 
 
 @codeunit(CUE_OPEN_INVOICES, "Cue: Open Sales Invoices", "Number of open posted sales invoices.")
@@ -117,7 +124,7 @@ def cue_open_invoices(parameters):
 def cue_payments_this_month(parameters):
     today = _today(parameters)
     total = _all_entries().filter(document_type="Payment", posting_date__gte=today.replace(day=1), posting_date__lte=today).aggregate(s=Sum("amount"))["s"]
-    return {"value": format_value(-(total or 0))}
+    return {"value": money(total, negate=True)}
 
 
 @codeunit(CUE_AVERAGE_COLLECTION_DAYS, "Cue: Average Collection Days", "Average days from invoice to payment over the last 90 days of payments.")
@@ -146,4 +153,4 @@ def cue_sales_today_live(parameters):
     time.sleep(int(parameters.get("Delay", "0")) / 1000)
     today = _today(parameters)
     total = _all_entries().filter(document_type="Invoice", posting_date=today).aggregate(s=Sum("amount"))["s"]
-    return {"value": format_value(total or 0), "as_of": timezone.localtime().strftime("%H:%M:%S")}
+    return {"value": money(total), "as_of": timezone.localtime().strftime("%H:%M:%S")}

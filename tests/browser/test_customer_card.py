@@ -93,12 +93,7 @@ def test_next_twice_quickly_ends_on_the_last_customer_and_cancels_the_skipped_on
         assert shown <= {final, ""}, (name, entries)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bcpages/demo/codeunits.py customer_balance formats `totals['balance'] or 0`, an int when "
-    "the customer has no open entries: '0' instead of '0.00' (same for Balance Due, Sales and Payments This Year).",
-)
-def test_a_zero_balance_is_shown_with_two_decimals(page, server):
+def test_a_zero_balance_is_shown_with_two_decimals(page, server):  # S33
     expected = expected_statistics(server.database, "30000")
     page.goto("/customers/30000/")
     wait_until_filled(page, STATISTICS_FIELDS)
