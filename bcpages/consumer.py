@@ -184,7 +184,7 @@ class PageConsumer(AsyncWebsocketConsumer):
         self._layer_lost_handled = True
         self.layer_error = self.layer_error or exc
         self._stop_timers()
-        logger.warning("channel_layer_unreachable channel=%s error=%r", getattr(self, "channel_name", ""), exc)
+        logger.warning("channel_layer_unreachable channel=%s error=%r", getattr(self, "channel_name", ""), f"{type(exc).__name__}: {exc}")
         session = getattr(self, "session", None)
         try:
             if session is not None:

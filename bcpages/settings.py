@@ -36,6 +36,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from Daphne itself (runserver serves them only in development).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +87,10 @@ if REDIS_URL:
     # The embedded worker is off (tasks.conf.embedded_worker_enabled).
     import socket as _socket
 
+    from redis.asyncio.retry import Retry as _Retry
+    from redis.backoff import ExponentialBackoff as _ExponentialBackoff
+    from redis.exceptions import ConnectionError as _RedisConnectionError
+
     def _redis_host(url):
         host = {
             "address": url,
@@ -100,6 +106,13 @@ if REDIS_URL:
             # The pool's default of 100 raises MaxConnectionsError once 100 layer
             # operations are in flight (every open page holds one blocking receive).
             "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "5000")),
+            # After a Redis restart the pool still holds connections to the old
+            # server: a command on one fails once, then goes through on a new
+            # connection. Retrying is safe here: the layer's writes are idempotent
+            # (ZADD of the same serialised message), and a blocking pop that
+            # fails lost nothing. An outage still surfaces within about a second.
+            "retry": _Retry(_ExponentialBackoff(cap=0.5, base=0.1), 3),
+            "retry_on_error": [_RedisConnectionError],
         }
         if hasattr(_socket, "TCP_KEEPIDLE"):
             host["socket_keepalive_options"] = {_socket.TCP_KEEPIDLE: 10, _socket.TCP_KEEPINTVL: 5, _socket.TCP_KEEPCNT: 3}
@@ -151,6 +164,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# Serve straight from the app and project folders, so that a plain Daphne (the
+# scaled-out deployment) needs no collectstatic step; `manage.py collectstatic`
+# and WhiteNoise's compressed storage remain available for production.
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "/admin/login/"
 

@@ -164,6 +164,8 @@ class TaskOutcome:
     results: dict = field(default_factory=dict)
     error: TaskError | None = None
     duration_ms: float = 0.0
+    #: The worker that ran it (its own channel), set by the worker when it sends.
+    worker_channel: str = ""
 
     def __post_init__(self):
         if self.state not in OUTCOMES:
@@ -172,7 +174,7 @@ class TaskOutcome:
             raise ValueError("A failed outcome needs an error.")
 
     def message(self):
-        return {
+        message = {
             "type": TASK_OUTCOME,
             "session_id": self.session_id,
             "task_id": self.task_id,
@@ -181,6 +183,9 @@ class TaskOutcome:
             "error": self.error.as_dict() if self.error else None,
             "duration_ms": self.duration_ms,
         }
+        if self.worker_channel:
+            message["worker_channel"] = self.worker_channel
+        return message
 
     @classmethod
     def from_message(cls, message):
@@ -192,4 +197,5 @@ class TaskOutcome:
             results=dict(message.get("results") or {}),
             error=TaskError.from_dict(error) if error else None,
             duration_ms=float(message.get("duration_ms", 0.0)),
+            worker_channel=str(message.get("worker_channel") or ""),
         )

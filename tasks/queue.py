@@ -129,9 +129,14 @@ class TaskQueue:
     # Messages from the worker ---------------------------------------------
     def started(self, task_id, worker_channel):
         """The worker's child session began ``task_id``. Returns the task, or a
-        TaskCancel to send back when the task was cancelled meanwhile."""
+        TaskCancel to send back when the task was cancelled meanwhile, or when
+        another worker reported it first: channels_redis can deliver a message on
+        a channel that several processes receive from twice (its issue 163); the
+        first report wins and the copy is stopped."""
         task = self.tasks.get(task_id)
         if task is None or task.state != RUNNING:
+            return TaskCancel(self.session_id, task_id)
+        if task.worker_channel is not None and task.worker_channel != worker_channel:
             return TaskCancel(self.session_id, task_id)
         task.worker_channel = worker_channel
         task.deadline = self.clock() + task.timeout_ms / 1000 + self.lost_grace_s
@@ -143,6 +148,8 @@ class TaskQueue:
         task = self.tasks.get(outcome.task_id)
         if task is None or task.state != RUNNING:
             return None
+        if outcome.worker_channel and task.worker_channel and outcome.worker_channel != task.worker_channel:
+            return None  # the outcome of a copy that was stopped (see ``started``)
         if outcome.state == CANCELLED:
             # Only the parent cancels; a worker reporting "cancelled" on its own
             # (shutting down) means the task cannot complete here.

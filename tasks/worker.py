@@ -21,6 +21,7 @@ the ASGI process for the embedded default, see ``tasks.embedded``).
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 
@@ -52,6 +53,11 @@ GROUP_REFRESH_SHARE = 0.25
 # Backoff of the receive while the channel layer is unreachable (seconds).
 LAYER_RETRY_FIRST_S = 0.5
 LAYER_RETRY_MAX_S = 5.0
+
+
+def describe(exc):
+    """An exception as a log value ("ConnectionError: Error 111 connecting to ...")."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 class TaskWorker(Worker):
@@ -92,7 +98,7 @@ class TaskWorker(Worker):
                 message = await self.channel_layer.receive(channel)
             except LAYER_ERRORS as exc:
                 self.slots.release()
-                logger.warning("channel_layer_unreachable channel=%s error=%r retry_in_s=%s", channel, exc, retry_s)
+                logger.warning("channel_layer_unreachable channel=%s error=%r retry_in_s=%s", channel, describe(exc), retry_s)
                 await asyncio.sleep(retry_s)  # backoff, not synchronisation
                 retry_s = min(retry_s * 2, LAYER_RETRY_MAX_S)
                 continue
@@ -121,6 +127,15 @@ class TaskConsumer(AsyncConsumer):
         self.sweeper = None
         self.joined_at = None
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as exc:
+            # The receive on its own channel failed (the layer is down). End quietly:
+            # the worker starts a new consumer, on a new channel, with the next message
+            # its listener gets once the layer is back. Running tasks finish here.
+            logger.warning("worker_consumer_ended channel=%s error=%r", self.channel_name, describe(exc))
+
     async def worker_start(self, message):
         await self._join()
         pool = self.scope.get("child_sessions")
@@ -137,7 +152,9 @@ class TaskConsumer(AsyncConsumer):
         except (KeyError, TypeError, ValueError):
             logger.error("task_run_malformed message=%r", message)
             run = None
-        if run is None or self.cancelled.pop(run.key, None):
+        if run is None or run.key in self.running or self.cancelled.pop(run.key, None):
+            # Unreadable, cancelled before it arrived, or a second delivery of a run
+            # this worker already has (channels_redis issue 163).
             if slots is not None:
                 slots.release()
             return
@@ -197,6 +214,7 @@ class TaskConsumer(AsyncConsumer):
                 outcome = await pool.run(run)
             except asyncio.CancelledError:
                 outcome = TaskOutcome(run.session_id, run.task_id, CANCELLED)
+            outcome = dataclasses.replace(outcome, worker_channel=self.channel_name)
             if outcome.state == "failed":
                 logger.info(
                     "task_failed session=%s task_id=%s codeunit=%s code=%s",
@@ -214,4 +232,4 @@ class TaskConsumer(AsyncConsumer):
             await self.channel_layer.send(channel, message)
         except (ChannelFull, *LAYER_ERRORS) as exc:
             # The parent's watchdog fails the task as lost (S25).
-            logger.warning("reply_dropped channel=%s type=%s error=%r", channel, message["type"], exc)
+            logger.warning("reply_dropped channel=%s type=%s error=%r", channel, message["type"], describe(exc))

@@ -1,5 +1,7 @@
 """Liveness and layer failures, without Redis: the parent's heartbeat, the worker's
-silence limit, and a consumer whose channel layer becomes unreachable.
+silence limit, a consumer whose channel layer becomes unreachable, and runs
+delivered twice (channels_redis issue 163: several processes receiving from one
+channel can each get the same message).
 
 Unit tests of the scaled-out design (docs/protocol.md, "Liveness"); the same
 behaviour against real processes is in test_scaleout.py.
@@ -113,7 +115,46 @@ def test_layer_lost_fails_running_tasks_as_lost_tells_the_user_and_closes(custom
     assert session.closed
 
 
+def test_a_second_worker_reporting_the_same_task_is_told_to_stop_and_its_outcome_dropped(customers):
+    session = open_probe(1000, [{"codeunit_id": catalogue.ECHO_PARAMETERS, "parameters": {"Echo": "x"}}])
+    session.drain()
+    session.task_started(TaskStarted(session.session_id, 1, "worker-a!1"))
+    assert session.drain() == []
+
+    session.task_started(TaskStarted(session.session_id, 1, "worker-b!1"))  # the same run, delivered again
+
+    assert [(e[0], e[1], e[2].task_id) for e in session.drain()] == [("cancel", "worker-b!1", 1)]
+    # The copy reports that it was cancelled: not the task's outcome.
+    session.task_outcome(TaskOutcome(session.session_id, 1, "cancelled", worker_channel="worker-b!1"))
+    assert session.queue.tasks[1].state == "running"
+    session.task_outcome(TaskOutcome(session.session_id, 1, "completed", {"Echo": "x"}, worker_channel="worker-a!1"))
+    assert (session.queue.tasks[1].state, session.page.echo) == ("completed", "x")
+
+
+def test_outcomes_carry_the_worker_that_ran_them():
+    outcome = TaskOutcome("s", 1, "completed", worker_channel="worker-a!1")
+    assert TaskOutcome.from_message(outcome.message()) == outcome
+    assert "worker_channel" not in TaskOutcome("s", 1, "completed").message()
+
+
 # The worker side -------------------------------------------------------------
+async def test_worker_runs_a_run_delivered_twice_once(embedded_worker):
+    layer = get_channel_layer()
+    reply = await layer.new_channel()
+    twice = TaskRun("dup", 1, catalogue.SLEEP_MS, {"ms": "200"}, 5000, reply).message()
+    await layer.send("bcpages.tasks", twice)
+    await layer.send("bcpages.tasks", twice)
+    await layer.send("bcpages.tasks", TaskRun("dup", 2, catalogue.SLEEP_MS, {"ms": "400"}, 5000, reply).message())
+    received = []
+    async with asyncio.timeout(10):
+        while not any(m["type"] == "task.outcome" and m["task_id"] == 2 for m in received):
+            received.append(await layer.receive(reply))
+    assert [m["task_id"] for m in received if m["type"] == "task.started"] == [1, 2]
+    assert [(m["task_id"], m["worker_channel"]) for m in received if m["type"] == "task.outcome"] == [
+        (1, received[0]["worker_channel"]), (2, received[0]["worker_channel"]),
+    ]
+
+
 async def test_worker_cancels_a_task_whose_parent_went_silent(embedded_worker):
     layer = get_channel_layer()
     reply = await layer.new_channel()
