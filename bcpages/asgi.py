@@ -15,6 +15,7 @@ from django.urls import path  # noqa: E402
 
 from bcpages.consumer import PageConsumer  # noqa: E402
 from tasks import conf  # noqa: E402
+from tasks.monitor import MonitorConsumer  # noqa: E402
 from tasks.worker import TaskConsumer  # noqa: E402
 
 
@@ -23,7 +24,11 @@ def worker_application():
     return ChannelNameRouter({conf.get("TASK_CHANNEL"): TaskConsumer.as_asgi()})
 
 
-websocket_urlpatterns = [path("ws/pages/", PageConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/pages/", PageConsumer.as_asgi()),
+    # The admin's live monitor: staff only (the consumer checks), same origin only.
+    path("ws/monitor/", MonitorConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {

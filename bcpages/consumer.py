@@ -26,9 +26,10 @@ from channels.layers import InMemoryChannelLayer
 from bcpages import frames
 from bcpages.frames import FrameError
 from bcpages.session import ParentSession
-from tasks import conf
+from tasks import conf, metrics, tasklog
 from tasks.embedded import ensure_embedded_worker
 from tasks.messages import HEARTBEAT_MS, LAYER_ERRORS, WORKERS_GROUP, TaskOutcome, TaskStarted
+from tasks.monitor import PageFeed
 
 logger = logging.getLogger("bcpages")
 # A client that sends this many unacceptable frames in a row is disconnected.
@@ -68,7 +69,13 @@ class PageConsumer(AsyncWebsocketConsumer):
             reply_channel=self.channel_name, user=self.scope.get("user"), pickup_timeout_s=float(expiry),
             heartbeat_ms=heartbeat_ms(self.channel_layer),
         )
+        # Administration (docs/administration.md): the task log's writer, the
+        # metrics' open sessions, the live monitor's feed.
+        tasklog.ensure_flusher()
+        metrics.session_opened(self.session)
+        self.feed = PageFeed(self)
         await self.accept()
+        await self.feed.join()
 
     async def __call__(self, scope, receive, send):
         try:
@@ -83,6 +90,9 @@ class PageConsumer(AsyncWebsocketConsumer):
         self._stop_timers()
         if hasattr(self, "session"):
             await self._call(self.session.close)  # S15
+            metrics.session_closed(self.session)
+        if hasattr(self, "feed"):
+            await self.feed.leave()
 
     # Browser frames --------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
@@ -126,6 +136,7 @@ class PageConsumer(AsyncWebsocketConsumer):
             finally:
                 effects = self.session.drain()
             await self._apply(effects)
+            self.feed.collect()  # task changes for a watching monitor (batched)
         if self.layer_error is not None:
             await self._layer_lost(self.layer_error)
             return

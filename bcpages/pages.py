@@ -18,6 +18,7 @@ Page code calls ``enqueue_background_task``, ``cancel_background_task``,
 
 from bcpages.fields import Field
 from tasks.errors import CallbackUINotAllowed
+from tasks.settings_cache import DEFAULT_ERROR_LEVEL
 
 _pages: dict[str, type["Page"]] = {}
 
@@ -28,6 +29,21 @@ class UnknownPage(LookupError):
 
 class UnknownRecord(LookupError):
     pass
+
+
+class PageNotAllowed(PermissionError):
+    """This user may not open this page (``Page.check_access``).
+
+    ``hidden``: the page is switched off for everyone, so its address answers 404
+    as if it did not exist; otherwise the views send the user to log in.
+    """
+
+    code = "PageNotAllowed"
+
+    def __init__(self, text, *, hidden=False):
+        super().__init__(text)
+        self.text = text
+        self.hidden = hidden
 
 
 def get_page_class(name):
@@ -52,6 +68,8 @@ def action(caption=None):
 
 
 class Page:
+    # Templates get the page class; calling it there would build a page object.
+    do_not_call_in_templates = True
     #: Registry name, used in URLs, frames and the JSON page API.
     name: str | None = None
     caption = ""
@@ -101,6 +119,14 @@ class Page:
 
         return reverse(cls.url_name, kwargs={"no": key}) if key else reverse(cls.url_name)
 
+    # Access ----------------------------------------------------------------
+    @classmethod
+    def check_access(cls, user):
+        """Raise PageNotAllowed when ``user`` (None or anonymous without a login) may
+        not open this page. Consulted when the page opens: by the views (404, or the
+        admin login) and by the parent session (an ``error`` frame PageNotAllowed).
+        Everyone may open a page by default."""
+
     # Triggers (override) --------------------------------------------------
     def on_open_page(self):
         pass
@@ -115,16 +141,19 @@ class Page:
         return False
 
     # Verbs ----------------------------------------------------------------
-    def enqueue_background_task(self, codeunit_id, parameters=None, timeout=None, error_level="error"):
+    def enqueue_background_task(self, codeunit_id, parameters=None, timeout=None, error_level=DEFAULT_ERROR_LEVEL):
         """Queue a page background task for the current record and return its task id.
 
         codeunit_id: a registered, enabled codeunit (UnknownCodeunit otherwise).
         parameters:  ``dict[str, str]``, copied now (InvalidTaskParameters otherwise).
-        timeout:     milliseconds from the moment the task runs; default
-                     ``BCPAGES["DEFAULT_TIMEOUT_MS"]`` (120,000), clamped to
+        timeout:     milliseconds from the moment the task runs; default: the
+                     codeunit's default timeout set by an administrator, else
+                     ``BCPAGES["DEFAULT_TIMEOUT_MS"]`` (120,000); clamped to
                      ``MAX_TIMEOUT_MS`` (600,000); must be a positive int.
         error_level: "error" (default), "warning" or "ignore": what the user sees
                      when the task fails and the error trigger does not handle it.
+                     Left out, the codeunit's default error level set by an
+                     administrator applies, else "error".
 
         Raises ChildSessionsMaxQueueLength when 5 tasks run and 100 wait. Nothing is
         queued when it raises. See ``try_enqueue_background_task`` for the form that
@@ -140,7 +169,7 @@ class Page:
         """
         return self._session.enqueue(self, codeunit_id, parameters, timeout, error_level)
 
-    def try_enqueue_background_task(self, codeunit_id, parameters=None, timeout=None, error_level="error"):
+    def try_enqueue_background_task(self, codeunit_id, parameters=None, timeout=None, error_level=DEFAULT_ERROR_LEVEL):
         """Like ``enqueue_background_task``, but returns None instead of raising (S7)."""
         return self._session.enqueue(self, codeunit_id, parameters, timeout, error_level, raise_errors=False)
 

@@ -26,8 +26,9 @@ import uuid
 from bcpages import frames
 from bcpages.fields import FAILED, LOADING, OK
 from bcpages.frames import FrameError
-from bcpages.pages import UnknownPage, UnknownRecord, get_page_class
-from tasks import conf
+from bcpages.pages import PageNotAllowed, UnknownPage, UnknownRecord, get_page_class
+from tasks import conf, metrics, settings_cache, tasklog
+from tasks.bindings import PageBindings
 from tasks.codeunits import check_enabled, get_codeunit
 from tasks.errors import PageBackgroundTaskError
 from tasks.messages import COMPLETED, FAILED as TASK_FAILED, TaskCancel, TaskHeartbeat
@@ -59,6 +60,8 @@ class ParentSession:
         self._sent_states = {}
         #: Every task whose state changed since the last ``drain`` (for the task log).
         self.changed_tasks = []
+        #: Administrators' bindings of the open page (tasks.bindings), loaded on open.
+        self.bindings = PageBindings()
 
     # Driver side -------------------------------------------------------------
     def drain(self):
@@ -74,8 +77,13 @@ class ParentSession:
             page_class = get_page_class(page_name)
         except UnknownPage as exc:
             raise FrameError(frames.UNKNOWN_PAGE, str(exc)) from None
+        try:
+            page_class.check_access(self.user)
+        except PageNotAllowed as exc:
+            raise FrameError(exc.code, exc.text) from None
         record = self._find(page_class, record_key)
         self.page = page_class(self)
+        self.bindings = PageBindings.attach(self.page)
         self._show(record)
         self._trigger(self.page.on_open_page)
         self._after_get_record()
@@ -97,6 +105,7 @@ class ParentSession:
     def refresh(self):
         self._require_page()
         self._trigger(self.page.on_after_get_curr_record)
+        self.bindings.enqueue(self)
         self._admit()
         self._send_field_changes()
 
@@ -125,6 +134,7 @@ class ParentSession:
             return
         self._cancel_all()
         self.closed = True
+        tasklog.session_closed()
 
     def task_started(self, started):
         if self.closed or started.session_id != self.session_id:
@@ -193,6 +203,8 @@ class ParentSession:
             unit = get_codeunit(codeunit_id)
             check_enabled(unit)
             parameters = validate_parameters(parameters)
+            # What page code left out, the administrator's defaults for the codeunit fill in.
+            timeout, error_level = settings_cache.apply_defaults(unit.id, timeout, error_level)
             timeout_ms = effective_timeout(timeout)
             validate_error_level(error_level)
             task = self.queue.enqueue(
@@ -256,6 +268,7 @@ class ParentSession:
 
     def _after_get_record(self):
         self._trigger(self.page.on_after_get_curr_record)
+        self.bindings.enqueue(self)
         self._admit()
         page = self.page
         values, states = page.field_values(), page.field_states()
@@ -288,11 +301,18 @@ class ParentSession:
         if page is None or task.record != self.record:  # S17: belt and braces
             return
         page._assigned.clear()
+        # A binding's task goes to its binding: page code does not know these tasks.
+        binding = self.bindings.take(task.task_id)
         if task.state == COMPLETED:
-            self._trigger(page.on_page_background_task_completed, task.task_id, dict(task.results), task_trigger=True)
+            if binding is not None:
+                self.bindings.complete(page, binding, task.results)
+            else:
+                self._trigger(page.on_page_background_task_completed, task.task_id, dict(task.results), task_trigger=True)
             self._settle_fields(task.codeunit_id, OK)
         elif task.state == TASK_FAILED:
-            handled = self._trigger(page.on_page_background_task_error, task.task_id, task.error, task_trigger=True)
+            handled = None
+            if binding is None:
+                handled = self._trigger(page.on_page_background_task_error, task.task_id, task.error, task_trigger=True)
             self._report_failure(task, handled is True)
             self._settle_fields(task.codeunit_id, FAILED)
         self._admit()
@@ -356,4 +376,8 @@ class ParentSession:
     def _task_changed(self, task):
         self.changed_tasks.append(task)
         self.outbox.append(("frame", frames.task_state(task)))
+        if not task.live:
+            # S36: buffered, never written here (tasks.tasklog).
+            tasklog.record(self, task)
+            metrics.task_ended(task)
 

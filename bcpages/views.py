@@ -5,12 +5,15 @@ state for fields that background tasks fill in (S33); the browser then opens the
 websocket and the parent session takes over.
 """
 
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from bcpages.fields import LOADING, OK
-from bcpages.pages import UnknownPage, UnknownRecord, get_page_class
+from bcpages.pages import PageNotAllowed, UnknownPage, UnknownRecord, get_page_class
 from bcpages.synchronous import run_page
+from tasks.bindings import fields_for as binding_fields
 
 
 def _page_or_404(page_name, record_key):
@@ -21,16 +24,29 @@ def _page_or_404(page_name, record_key):
         raise Http404(str(exc)) from None
 
 
+def _refusal(request, page_class):
+    """None when the user may open ``page_class`` (``Page.check_access``); else a 404
+    for a page switched off, or the admin login for one that needs another user."""
+    try:
+        page_class.check_access(request.user)
+    except PageNotAllowed as exc:
+        if exc.hidden:
+            raise Http404(exc.text) from None
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    return None
+
+
 def page_view(request, page_name, no=""):
     page_class, record = _page_or_404(page_name, no)
-    return render_page(request, page_class, record)
+    return _refusal(request, page_class) or render_page(request, page_class, record)
 
 
 def render_page(request, page_class, record, values=None):
     """Render ``page_class`` on ``record``. Without ``values`` (the usual case) task
     fields render as loading; with them (already computed) every field is final."""
     fields = []
-    for name, field in page_class.fields.items():
+    # The page's own fields, then those of administrators' bindings (tasks.bindings).
+    for name, field in {**page_class.fields, **binding_fields(page_class.name)}.items():
         if values is not None:
             value, state = values.get(name, ""), OK
         else:
@@ -65,6 +81,12 @@ def customer_list(request):
 
 def page_api(request, page_name, record):
     """S34: the page as JSON, every task run synchronously before the response."""
+    try:
+        get_page_class(page_name).check_access(request.user)
+    except PageNotAllowed as exc:
+        return JsonResponse({"error": {"code": exc.code, "text": exc.text}}, status=404 if exc.hidden else 403)
+    except UnknownPage:
+        pass  # answered below, as for any page
     try:
         result = run_page(page_name, record, user=request.user)
     except (UnknownPage, UnknownRecord) as exc:

@@ -69,9 +69,17 @@ def registered_codeunits():
 
 
 def check_enabled(unit):
-    """Raise UnknownCodeunit when an administrator has disabled ``unit``.
+    """Return ``unit``, or raise UnknownCodeunit when an administrator has disabled it.
 
-    Administrators switch codeunits off in the admin (``tasks.models``); until that
-    table exists every registered codeunit is enabled.
+    Administrators switch codeunits off in the admin (``tasks.models.CodeunitSetting``).
+    Runs on every enqueue, so it reads a cached snapshot (``tasks.settings_cache``),
+    not the database; until the table exists every registered codeunit is enabled.
     """
+    from tasks.settings_cache import policy
+
+    if not policy(unit.id).enabled:
+        raise UnknownCodeunit(
+            f"Codeunit {unit.id} {unit.name!r} is disabled by an administrator; enable it in the admin "
+            f"(Page background tasks > Codeunits) to enqueue it."
+        )
     return unit

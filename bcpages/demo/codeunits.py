@@ -154,3 +154,91 @@ def cue_sales_today_live(parameters):
     today = _today(parameters)
     total = _all_entries().filter(document_type="Invoice", posting_date=today).aggregate(s=Sum("amount"))["s"]
     return {"value": money(total), "as_of": timezone.localtime().strftime("%H:%M:%S")}
+
+
+# The playground's teaching codeunits (bcpages/demo/playground.py). Each one shows
+# one rule of PBT-SPEC.md when it is enqueued; the playground fills in
+# parameters["CustomerNo"] from its current record, as page code would.
+PLAYGROUND_BUSY_LOOP = 50130
+PLAYGROUND_LONG_QUERY = 50131
+PLAYGROUND_CUSTOMER_BLOCKED = 50132
+PLAYGROUND_RENAME_CUSTOMER = 50133
+PLAYGROUND_NON_STRING_RESULT = 50134
+PLAYGROUND_KILL_OWN_PROCESS = 50135
+PLAYGROUND_ECHO_CUSTOMER = 50136
+
+# Counts in the database engine, not in Python: works on SQLite and PostgreSQL.
+_COUNTING_QUERY = (
+    "WITH RECURSIVE counter(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM counter WHERE n < %s) "
+    "SELECT count(*) FROM counter"
+)
+
+
+class CustomerBlocked(Exception):
+    """An error with a code of its own: the task fails with code CustomerBlocked (S23)."""
+
+    code = "CustomerBlocked"
+
+
+@codeunit(PLAYGROUND_BUSY_LOOP, "Busy Loop", "Burns CPU in a Python loop for parameters['Duration'] ms; a timeout or a cancel must really stop it (S16).")
+def busy_loop(parameters):
+    end = time.monotonic() + int(parameters.get("Duration", "2000")) / 1000
+    rounds = 0
+    while time.monotonic() < end:
+        rounds += 1
+    return {"rounds": f"{rounds:,}"}
+
+
+@codeunit(PLAYGROUND_LONG_QUERY, "Long SQL Query", "Counts to parameters['Count'] with a recursive SQL query: the database works, and a timeout stops the query (S16).")
+def long_query(parameters):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNTING_QUERY, [int(parameters.get("Count", "10000000"))])
+        return {"count": f"{cursor.fetchone()[0]:,}"}
+
+
+@codeunit(PLAYGROUND_CUSTOMER_BLOCKED, "Customer Blocked", "Raises an error with the code CustomerBlocked: the error trigger gets its code, text and call stack (S23, S27).")
+def customer_blocked(parameters):
+    no = parameters.get("CustomerNo")
+    raise CustomerBlocked(f"Customer {no} is blocked for all transactions." if no else "The customer is blocked for all transactions.")
+
+
+@codeunit(PLAYGROUND_RENAME_CUSTOMER, "Rename Customer", "Tries to rename customer parameters['CustomerNo'] through the ORM: a child session is read-only, so it fails (S18).")
+def rename_customer(parameters):
+    from bcpages.demo.models import Customer
+
+    customer = Customer.objects.get(no=parameters["CustomerNo"])
+    customer.name = f"{customer.name} (renamed by a background task)"
+    customer.save()
+    return {"renamed": customer.name}
+
+
+@codeunit(PLAYGROUND_NON_STRING_RESULT, "Non-String Result", "Returns {'Count': 42}, a number where a string is required: the task fails with InvalidTaskResult (S6).")
+def non_string_result(parameters):
+    return {"Count": 42}
+
+
+@codeunit(PLAYGROUND_KILL_OWN_PROCESS, "Kill Own Process", "Sends SIGKILL to its own process: the task fails with ChildSessionCrashed and the other tasks carry on (S24).")
+def kill_own_process(parameters):
+    import os
+    import signal
+
+    from tasks import readonly
+
+    # Only in a child process of its own: where child sessions run inside the
+    # server (an engine without the process pool), SIGKILL would stop the server.
+    if not getattr(readonly, "_child_process", False):
+        raise RuntimeError("This child session does not run in a process of its own; killing it would stop the server.")
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
+@codeunit(PLAYGROUND_ECHO_CUSTOMER, "Echo Customer", "Waits parameters['Wait'] ms, then returns the customer it was enqueued for: a result never lands on another record (S17).")
+def echo_customer(parameters):
+    from bcpages.demo.models import Customer
+
+    time.sleep(int(parameters.get("Wait", "0")) / 1000)
+    no = parameters.get("CustomerNo", "")
+    name = Customer.objects.filter(no=no).values_list("name", flat=True).first()
+    return {"CustomerNo": no, "Name": name or ""}

@@ -136,3 +136,6 @@ class CustomerList(ListPage):
     no = Field("No.", source="no")
     customer_name = Field("Name", source="name")
     city = Field("City", source="city")
+
+
+from bcpages.demo import playground  # noqa: E402,F401  (registers the playground page)
