@@ -121,6 +121,8 @@ WORKS_IN_MEMORY = 99029
 SWALLOWS_WRITE_ERROR = 99030
 RAISES_SYSTEM_EXIT = 99031
 REPORTS_PROCESS = 99032
+ASKS_THE_USER = 99033
+CALLS_THE_PAGE = 99034
 
 # Every codeunit above that tries to write, for tests that go through them all.
 WRITE_FORMS = (
@@ -365,3 +367,19 @@ def reports_process(parameters):
         cursor.execute("SELECT current_user" if connection.vendor == "postgresql" else "SELECT 'sqlite'")
         user = cursor.fetchone()[0]
     return {"pid": str(os.getpid()), "vendor": connection.vendor, "name": str(connection.settings_dict["NAME"]), "user": user}
+
+
+@codeunit(ASKS_THE_USER, "asks_the_user", "Prints a question and waits for an answer with input() (S20).")
+def asks_the_user(parameters):
+    print("Post the invoice? (y/n)")
+    return {"answer": input()}
+
+
+@codeunit(CALLS_THE_PAGE, "calls_the_page",
+          "Sends a field.update to parameters['channel'] over the channel layer, bypassing the result (S20).")
+def calls_the_page(parameters):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    async_to_sync(get_channel_layer().send)(parameters.get("channel", "nobody"), {"type": "field.update"})
+    return {"sent": "yes"}

@@ -60,6 +60,7 @@ import sys
 import traceback
 
 from tasks import child_database, readonly
+from tasks.errors import CallbackUINotAllowed
 
 STOP_SIGNAL = signal.SIGUSR1
 _HEADER = struct.Struct("!I")
@@ -298,6 +299,7 @@ def _child_main(sock, stop_word, runner, memory_limit_mb):  # pragma: no cover -
     _sock, _stop_word = sock, stop_word
     os.setpgid(0, 0)  # its own group: a kill takes whatever the codeunit forked too
     _close_inherited_fds(keep=sock.fileno())
+    _detach_from_the_user()
     _reset_signals()
     _limit_memory(memory_limit_mb)
     readonly.mark_child_process()
@@ -334,6 +336,33 @@ def _close_inherited_fds(keep):
             faulthandler.enable(file=2)
     except (ValueError, OSError):
         pass
+
+
+def _detach_from_the_user():
+    """S20: a child session has no UI and cannot call back into its parent session.
+
+    Its standard input is /dev/null, so a codeunit that asks a question
+    (``input()``) fails at once with EOFError instead of reading the operator's
+    terminal (``make demo``) or waiting until its timeout. And Channels' layers
+    are closed to it: a codeunit cannot send a frame or a layer message to a page;
+    its only output is its result, or its error.
+    """
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(0, closefd=False)  # pytest or a server may have replaced sys.stdin
+
+    from channels.layers import channel_layers
+
+    def refuse(alias):
+        raise CallbackUINotAllowed(
+            f"A child session cannot use the channel layer {alias!r} to reach a page: it has no UI "
+            f"and no way back into its parent session. Return what the page needs as the result "
+            f"dict; the page's completed trigger shows it."
+        )
+
+    channel_layers.backends.clear()  # the worker's layer, inherited with the fork
+    channel_layers.make_backend = refuse
 
 
 def _reset_signals():

@@ -122,6 +122,20 @@ def test_code_knows_it_runs_in_a_child_session(pool):  # S22
     assert is_child_session() is False
 
 
+def test_a_child_session_has_no_user_to_ask_and_no_way_back_to_the_page(pool):  # S20
+    # No terminal: input() fails at once (EOFError), long before the timeout.
+    started = time.monotonic()
+    asked = run(pool, task(catalogue.ASKS_THE_USER, timeout_ms=30_000))
+    assert (asked.state, asked.error.code) == (FAILED, "EOFError")
+    assert time.monotonic() - started < 10
+    # No channel layer: a codeunit cannot send a page anything but its result.
+    called = run(pool, task(catalogue.CALLS_THE_PAGE, {"channel": "specific.page!1"}))
+    assert (called.state, called.error.code) == (FAILED, "CallbackUINotAllowed")
+    assert "cannot use the channel layer 'default'" in called.error.text
+    # The pool still serves.
+    assert run(pool, task(catalogue.ECHO_PARAMETERS, {"a": "1"})).results == {"a": "1"}
+
+
 def test_in_memory_work_is_allowed(pool, customers):  # S19
     outcome = run(pool, task(catalogue.WORKS_IN_MEMORY))
     assert outcome.results == {"unsaved": "100", "seventh": "Changed in memory", "stored": "3"}
