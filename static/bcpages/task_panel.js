@@ -27,6 +27,7 @@
     const row = document.createElement("tr");
     row.className = "task";
     row.dataset.taskId = String(frame.task_id);
+    row.dataset.codeunit = String(frame.codeunit);
     row.dataset.connection = String(connection);
     for (const name of ["id", "codeunit", "record", "state", "duration", "code", "text"]) {
       const td = document.createElement("td");

@@ -38,7 +38,6 @@ async def test_worker_drops_a_run_that_was_cancelled_before_it_arrived(embedded_
     assert first["task_id"] == 8  # task 7 never started
 
 
-@pytest.mark.xfail(strict=True, reason="thread child sessions cannot stop a codeunit; the process pool does")
 async def test_cancel_stops_a_running_task_and_frees_its_slot(embedded_worker):  # S16
     layer = get_channel_layer()
     reply = await layer.new_channel()
