@@ -216,7 +216,7 @@ def test_the_html_page_shows_binding_fields_loading_in_their_factbox(client, cus
 async def test_binding_fields_fill_in_and_are_cancelled_on_navigation_over_the_websocket(customers, embedded_worker):  # S14, S17, S33
     from channels.db import database_sync_to_async
 
-    from tests.admin.live import open_page, receive_until, send
+    from tests.websocket import open_page, receive_until, send
 
     echo = await database_sync_to_async(make_binding)(parameters={"CustomerNo": "{no}"}, results="CustomerNo: Customer No.")
     slow = await database_sync_to_async(make_binding)(

@@ -78,7 +78,7 @@ async def test_gauges_count_open_pages_and_their_running_and_queued_tasks(client
     from django.conf import settings
 
     from tests.admin.conftest import async_wait_for
-    from tests.admin.live import open_page, receive_until
+    from tests.websocket import open_page, receive_until
 
     child_sessions = settings.BCPAGES["CHILD_SESSIONS"]  # 2 in the tests: fewer than 5
     monkeypatch.setattr(ProbePage, "plan", [{"codeunit_id": catalogue.SLEEP_MS, "parameters": {"ms": "5000"}}] * 7)

@@ -8,7 +8,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from tasks import catalogue, monitor
-from tests.admin.live import connect, cookie_header, open_page, receive_until
+from tests.websocket import connect, cookie_header, open_page, receive_until
 from tests.pages import ProbePage
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -194,7 +194,7 @@ async def test_the_consumers_tasks_reach_the_log_through_the_background_flusher(
     from channels.db import database_sync_to_async
 
     from tests.admin.conftest import async_wait_for
-    from tests.admin.live import open_page, receive_until
+    from tests.websocket import open_page, receive_until
 
     plan({"codeunit_id": catalogue.ECHO_PARAMETERS, "parameters": {"Echo": "x"}}, {"codeunit_id": catalogue.SLEEP_MS, "parameters": {"ms": "5000"}})
     page = await open_page("test-probe", "10000")

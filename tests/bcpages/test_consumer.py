@@ -13,30 +13,13 @@ from django.test import override_settings
 
 from bcpages.asgi import application
 from bcpages.fields import format_value
+from tests.websocket import connect_page, receive_until, send
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 async def connect(origin=b"http://127.0.0.1"):
-    communicator = WebsocketCommunicator(application, "/ws/pages/", headers=[(b"origin", origin)])
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
-
-
-async def send(communicator, **frame):
-    await communicator.send_to(text_data=json.dumps(frame))
-
-
-async def receive_until(communicator, predicate, timeout=10):
-    """Frames received until (and including) the first one matching ``predicate``."""
-    frames = []
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await communicator.receive_from(timeout))
-            frames.append(frame)
-            if predicate(frame):
-                return frames
+    return await connect_page(origin=(b"origin", origin))
 
 
 def statistics_from_sql(customer_no, today):

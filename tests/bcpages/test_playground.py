@@ -2,20 +2,18 @@
 arguments, its teaching codeunits, and the BCPAGES["PLAYGROUND"] access setting,
 through tasks.testing.TestPage, the websocket and the views."""
 
-import asyncio
 import json
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
-from bcpages.asgi import application
 from bcpages.demo import codeunits as cu
 from bcpages.demo.playground import Playground
 from bcpages.frames import FrameError
 from tasks.errors import UnknownCodeunit
 from tasks.testing import TaskFailed, TestPage
+from tests.websocket import connect_page, receive_until, send
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -305,27 +303,7 @@ def test_staff_only_sends_others_to_the_admin_login(client, customers, staff):
 
 
 async def connect(cookie=None):
-    headers = [(b"origin", b"http://127.0.0.1")]
-    if cookie:
-        headers.append((b"cookie", cookie.encode()))
-    communicator = WebsocketCommunicator(application, "/ws/pages/", headers=headers)
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
-
-
-async def send(communicator, **frame):
-    await communicator.send_to(text_data=json.dumps(frame))
-
-
-async def receive_until(communicator, predicate, timeout=10):
-    frames = []
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await communicator.receive_from(timeout))
-            frames.append(frame)
-            if predicate(frame):
-                return frames
+    return await connect_page(*([(b"cookie", cookie.encode())] if cookie else []))
 
 
 async def open_playground(record="10000", cookie=None):

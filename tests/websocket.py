@@ -1,5 +1,6 @@
-"""Websocket helpers of the administration tests: page and monitor connections
-through the real ASGI application, in-memory layer and embedded worker."""
+"""Websocket helpers of the tests: page and monitor connections through the real
+ASGI application (origin check, sessions), the in-memory layer and the embedded
+worker, as a browser tab would make them."""
 
 import asyncio
 import json
@@ -19,6 +20,13 @@ async def connect(path, *headers, origin=ORIGIN):
     communicator = WebsocketCommunicator(application, path, headers=[origin, *headers])
     connected, code = await communicator.connect()
     return communicator, connected, code
+
+
+async def connect_page(*headers, origin=ORIGIN):
+    """A connected ``/ws/pages/`` websocket (a browser tab before ``page.open``)."""
+    communicator, connected, _ = await connect("/ws/pages/", *headers, origin=origin)
+    assert connected
+    return communicator
 
 
 async def open_page(page, record, *headers):
