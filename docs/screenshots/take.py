@@ -30,7 +30,26 @@ def customer_card(page):
     page.locator(".notification").evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")
 
 
-SHOTS = {"customer-card.png": customer_card}
+def playground(page):
+    """The playground mid-way: a queue beyond five, a timeout, a warning and a
+    cancel, with the timeline showing them as shapes."""
+    from bcpages.demo import codeunits as cu
+    from tests.browser.test_playground import enqueue, open_playground, task
+
+    open_playground(page, "10000")
+    enqueue(page, cu.PLAYGROUND_BUSY_LOOP, {"Duration": "5000"}, timeout=300)   # task 1: times out
+    enqueue(page, cu.PLAYGROUND_CUSTOMER_BLOCKED, error_level="warning")        # task 2: a warning
+    enqueue(page, 50100, {"Wait": "3000"}, timeout=10_000, count=7)            # tasks 3-9: five run, two wait
+    task(page, 9).get_by_role("button", name="Cancel").click()                  # task 9: cancelled while queued
+    expect(task(page, 1)).to_have_attribute("data-task-state", "failed", timeout=DEADLINE_MS)
+    expect(task(page, 2)).to_have_attribute("data-task-state", "failed", timeout=DEADLINE_MS)
+    expect(task(page, 9)).to_have_attribute("data-task-state", "cancelled", timeout=DEADLINE_MS)
+    expect(task(page, 3)).to_have_attribute("data-task-state", "completed", timeout=DEADLINE_MS)
+    page.set_viewport_size({"width": 1280, "height": 1000})  # the form, the timeline and the list
+    page.evaluate("window.scrollTo(0, 0)")  # the Cancel click scrolled the list into view
+
+
+SHOTS = {"customer-card.png": customer_card, "playground.png": playground}
 
 
 def main():
