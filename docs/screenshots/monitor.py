@@ -1,12 +1,13 @@
 """Take docs/screenshots/monitor.png: the live monitor while a few pages work.
 
-    .venv/bin/python -m tests.admin.monitor_screenshot [output.png]
+    .venv/bin/python docs/screenshots/monitor.py [output.png]
 
 Starts a live server on a fresh database (tests/browser/live_server.py) with the
 project's settings (four child sessions), adds an administrator and a binding,
 then opens in Debian's Chromium: the role center, a customer card that navigates
 (cancellations), the playground enqueueing more than five slow tasks (queueing),
 one that times out and one that fails, and the monitor, which it photographs.
+Its pauses stage the picture (bars spread over time); nothing here is a test.
 """
 
 import os
@@ -16,9 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+ROOT_DIR = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT_DIR))
 
-from tests.browser.live_server import ROOT, launch_chromium, live_server, server_environment
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from tests.browser.live_server import ROOT, launch_chromium, live_server, server_environment  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "screenshots" / "monitor.png"
 SETTINGS = "bcpages.settings"
