@@ -2,8 +2,8 @@
 
 Tests cite rules in a comment on their ``def`` line or the line above it
 (``# S14`` or ``# S14, S17``). ``python -m tests.rule_index`` prints the table
-that ``tests/README.md`` holds; ``tests/test_rule_index.py`` checks that the two
-agree and that every rule has a test.
+that ``tests/README.md`` holds, ``--write`` puts it there; ``tests/test_rule_index.py``
+checks that the two agree and that every rule has a test.
 """
 
 import ast
@@ -14,6 +14,8 @@ from pathlib import Path
 
 RULES = [f"S{n}" for n in range(1, 37)]
 TESTS = Path(__file__).resolve().parent
+README = TESTS / "README.md"
+BEGIN, END = "<!-- rule index: begin -->\n", "<!-- rule index: end -->\n"
 _CITATION = re.compile(r"#.*?\b(S\d{1,2}(?:\s*,\s*S\d{1,2})*)\b")
 
 
@@ -42,5 +44,16 @@ def table():
     return "\n".join(rows) + "\n"
 
 
+def indexed():
+    """The table tests/README.md holds now."""
+    text = README.read_text()
+    return text[text.index(BEGIN) + len(BEGIN): text.index(END)]
+
+
+def write():
+    text = README.read_text()
+    README.write_text(text[: text.index(BEGIN) + len(BEGIN)] + table() + text[text.index(END):])
+
+
 if __name__ == "__main__":
-    sys.stdout.write(table())
+    write() if sys.argv[1:] == ["--write"] else sys.stdout.write(table())
