@@ -10,6 +10,7 @@ Configured from the environment, with working defaults (the embedded default):
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -168,6 +169,9 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 # scaled-out deployment) needs no collectstatic step; `manage.py collectstatic`
 # and WhiteNoise's compressed storage remain available for production.
 WHITENOISE_USE_FINDERS = True
+# Until the first collectstatic, STATIC_ROOT does not exist and WhiteNoise would
+# warn about it at every start; the finders above serve everything meanwhile.
+warnings.filterwarnings("ignore", r"No directory at: .*var/static", UserWarning)
 
 LOGIN_URL = "/admin/login/"
 

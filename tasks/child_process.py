@@ -58,9 +58,16 @@ import stat
 import struct
 import sys
 import traceback
+import warnings
 
 from tasks import child_database, readonly
 from tasks.errors import CallbackUINotAllowed
+
+# Python 3.12+ warns on every fork of a process that has threads (Daphne's, the
+# task log's). The pool forks on purpose and handles what that risks in the child
+# (the module docstring: the child only runs the forking thread's code, resets
+# locks and signals, and never uses inherited connections).
+warnings.filterwarnings("ignore", r"This process \(pid=\d+\) is multi-threaded, use of fork\(\)", DeprecationWarning)
 
 STOP_SIGNAL = signal.SIGUSR1
 _HEADER = struct.Struct("!I")
