@@ -4,8 +4,10 @@ Daphne, so that every figure has its baseline measured in the same run.
 - ``/ws/bench/echo/``: a minimal Channels consumer echoing each frame (what Daphne
   and Channels cost by themselves);
 - ``/ws/bench/layer-echo/``: the same consumer, each frame going through the
-  channel layer to an in-process Channels worker and back (the naive layer path,
-  no child session).
+  channel layer to a Channels worker and back (the naive layer path, no child
+  session): an in-process worker with the in-memory layer; over Redis (scenario
+  6), Channels' own ``runworker`` in a process of its own (``bench.echo_worker``),
+  which serves the ``bench.echo`` channel of this application.
 """
 
 import asyncio
@@ -26,6 +28,7 @@ from django.urls import path  # noqa: E402
 
 from bcpages.asgi import application as product  # noqa: E402
 from bcpages.asgi import websocket_urlpatterns  # noqa: E402
+from tasks import conf  # noqa: E402
 
 ECHO_CHANNEL = "bench.echo"
 _echo_workers = {}
@@ -44,7 +47,11 @@ class EchoWorkerConsumer(AsyncConsumer):
 class LayerEchoConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         loop = asyncio.get_running_loop()
-        if loop not in _echo_workers:
+        # The product's rule for its own worker: in this process only with the
+        # in-memory layer. Over Redis a second consumer here would race the echo
+        # worker process for the messages, and the baseline would no longer cross
+        # process boundaries.
+        if conf.embedded_worker_enabled() and loop not in _echo_workers:
             worker = Worker(ChannelNameRouter({ECHO_CHANNEL: EchoWorkerConsumer.as_asgi()}), [ECHO_CHANNEL], get_channel_layer())
             _echo_workers[loop] = loop.create_task(worker.arun())
         await self.accept()
@@ -66,6 +73,9 @@ application = ProtocolTypeRouter(
                 *websocket_urlpatterns,
             ]
         ),
-        "channel": product.application_mapping["channel"],
+        # The product's task channel, and the echo baseline's for a worker process.
+        "channel": ChannelNameRouter(
+            {**product.application_mapping["channel"].application_mapping, ECHO_CHANNEL: EchoWorkerConsumer.as_asgi()}
+        ),
     }
 )

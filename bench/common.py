@@ -25,6 +25,8 @@ class Figure:
     unit: str
     samples: list = field(default_factory=list)
     better: str = "lower"  # or "higher"
+    #: A row of the ratio table that this figure brings (``ratio_row``), or None.
+    target: tuple | None = None
 
     @property
     def median(self):
@@ -36,6 +38,12 @@ class Figure:
         if len(self.samples) < 2 or not self.median:
             return 0.0
         return (max(self.samples) - min(self.samples)) / self.median
+
+
+def ratio_row(label, value, target, better="lower"):
+    """A row of the ratio table: (label, value, target as text, verdict)."""
+    met = value <= target if better == "lower" else value >= target
+    return (label, value, ("<=" if better == "lower" else ">=") + f" {target}", "met" if met else "MISSED")
 
 
 def percentile(values, q):

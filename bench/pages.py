@@ -25,6 +25,18 @@ class NoopPage(RoleCenterPage):
         self.count = self.runs
 
 
+class BusyLoopPage(NoopPage):
+    """One busy-loop task (``ms`` milliseconds of CPU in a child session) per
+    ``run``; its completion sets ``count`` (scenario 6: CPU-bound codeunits)."""
+
+    name = "bench-busy-loop"
+    count = Field("Count", codeunit=catalogue.BUSY_LOOP)
+
+    @action()
+    def run(self, ms="100"):
+        self.enqueue_background_task(catalogue.BUSY_LOOP, {"ms": ms})
+
+
 class CardWithSlowTasks(CustomerCard):
     """The customer card, its four tasks taking 2 s each (scenario "page open")."""
 

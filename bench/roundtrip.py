@@ -9,22 +9,28 @@ import websockets
 
 from bench.common import Figure, origin, percentile
 
-OPEN = json.dumps({"type": "page.open", "page": "bench-noop", "record": ""})
 RUN = json.dumps({"type": "page.action", "action": "run", "args": {}})
 
 
-async def open_noop_page(port):
+async def open_page(port, page):
+    """A websocket with bench page ``page`` open (bench/pages.py: its ``run`` action
+    enqueues one task, whose completion sets ``count``)."""
     ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/pages/", origin=origin(port), max_queue=None)
-    await ws.send(OPEN)
+    await ws.send(json.dumps({"type": "page.open", "page": page, "record": ""}))
     while json.loads(await ws.recv())["type"] != "page.state":
         pass
     return ws
 
 
-async def task_round_trip(ws):
-    """Seconds from sending ``run`` to the field.update that shows its result."""
+async def open_noop_page(port):
+    return await open_page(port, "bench-noop")
+
+
+async def task_round_trip(ws, run=RUN):
+    """Seconds from sending ``run`` (a page.action frame) to the field.update that
+    shows its result."""
     start = time.perf_counter()
-    await ws.send(RUN)
+    await ws.send(run)
     while True:
         frame = json.loads(await ws.recv())
         if frame["type"] == "field.update" and frame["field_states"].get("count") == "ok":
