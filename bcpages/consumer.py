@@ -27,6 +27,7 @@ from bcpages import frames
 from bcpages.frames import FrameError
 from bcpages.session import ParentSession
 from tasks import conf, metrics, tasklog
+from tasks.dispatch import DirectDispatch
 from tasks.embedded import ensure_embedded_worker
 from tasks.messages import HEARTBEAT_MS, LAYER_ERRORS, WORKERS_GROUP, TaskOutcome, TaskStarted
 from tasks.monitor import PageFeed
@@ -55,7 +56,7 @@ def heartbeat_ms(channel_layer):
     return HEARTBEAT_MS
 
 
-class PageConsumer(AsyncWebsocketConsumer):
+class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def connect(self):
         if conf.embedded_worker_enabled():
             ensure_embedded_worker()

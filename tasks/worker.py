@@ -31,6 +31,7 @@ from channels.worker import Worker
 
 from tasks import conf
 from tasks.child_session import ChildSessionPool
+from tasks.dispatch import DirectDispatch
 from tasks.messages import (
     CANCELLED,
     LAYER_ERRORS,
@@ -114,7 +115,7 @@ class TaskWorker(Worker):
             await instance_queue.put(message)
 
 
-class TaskConsumer(AsyncConsumer):
+class TaskConsumer(DirectDispatch, AsyncConsumer):
     """Receives ``task.run`` on the task channel and ``task.cancel`` on its own channel."""
 
     def __init__(self, *args, **kwargs):
