@@ -35,7 +35,7 @@ DEFAULTS = {
     "CODEUNIT_MODULES": [],
     # The playground page: "on", "staff" or "off".
     "PLAYGROUND": "on",
-    # Days the task log keeps its rows (``manage.py prunetasklog``).
+    # Days the task log keeps its rows (``manage.py prune_task_log``).
     "TASK_LOG_RETENTION_DAYS": 30,
 }
 
