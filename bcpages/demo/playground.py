@@ -8,7 +8,7 @@ engine at work: the 5-running limit and the queue (S12, S13), timeouts (S9, S11)
 error levels and handled errors (S26, S27), cancellation when the record changes
 (S14, S17), the read-only child session (S18).
 
-Actions (``page.action`` frames, docs/playground.md)::
+Actions (``page.action`` frames, docs/protocol.md)::
 
     {"action": "enqueue", "args": {"codeunit": 50100, "parameters": {"Wait": "3000"},
                                    "timeout": 1000, "error_level": "warning",
