@@ -25,7 +25,7 @@ from tests.browser.helpers import (
     STATISTICS_FIELDS, TASK_FIELDS, WAIT_FIELDS, WAIT_NOTIFICATION, field, field_history, notification,
 )
 from tests.browser.live_server import CHROMIUM, launch_chromium
-from tests.scaleout.cluster import wait_until
+from tests.scaleout.cluster import RedisServer, wait_until
 from tests.services import in_ci
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.browser]
@@ -209,3 +209,42 @@ def test_the_statistics_factbox_on_each_daphne_process_fills_in_for_every_custom
         wait_until_filled(tab, STATISTICS_FIELDS)
         expect(field(tab, "balance")).to_have_text(expected["balance"])
         expect(field(tab, "open_invoices")).to_have_text(expected["open_invoices"])
+
+
+def test_an_open_card_reports_a_redis_restart_and_works_again_without_a_reload(deployment, open_tab):  # S25
+    """Redis stops while the card's PBT Wait runs on a worker: the open card says
+    so (the connection indicator, an error notification: its tasks were lost),
+    and once Redis is back the same tab reconnects by itself and the page works
+    again, on the same Daphne and worker processes."""
+    from bcpages.consumer import LAYER_LOST_TEXT
+
+    redis = RedisServer()
+    outage = deployment.sibling(redis.url)
+    try:
+        (daphne,), (worker,) = outage.start(daphnes=1, workers=1)
+        tab = open_tab(daphne)
+        mark = len(worker.output)
+        open_card(tab, "10000")
+        # The card's 1 s PBT Wait is running on the worker when Redis goes away.
+        worker.output.wait_for(PBT_WAIT_STARTED, DEADLINE_MS / 1000, mark)
+
+        redis.stop()
+
+        expect(notification(tab, "error", LAYER_LOST_TEXT).first).to_be_visible(timeout=DEADLINE_MS)
+        expect(tab.locator("body")).to_have_attribute("data-connected", "false", timeout=DEADLINE_MS)
+        expect(field(tab, "customer_name")).to_have_text("Adatum Corporation")  # the page stays on screen
+
+        redis = redis.restart()
+
+        # The client's backoff (at most 15 s between attempts) brings it back.
+        expect(tab.locator("body")).to_have_attribute("data-connected", "true", timeout=30_000)
+        wait_until_filled(tab)
+        tab.locator('[data-navigate="next"]').click()
+        expect(tab).to_have_url(f"{daphne.url}/customers/20000/", timeout=DEADLINE_MS)
+        expect(field(tab, "customer_name")).to_have_text("Trey Research")
+        wait_until_filled(tab)
+        expect(field(tab, "balance")).to_have_text(expected_statistics(outage.database_url, "20000")["balance"])
+        assert daphne.alive() and worker.alive()  # neither was restarted
+    finally:
+        outage.close()
+        redis.stop()
