@@ -14,8 +14,32 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+
+def env_int(name, default, minimum=1):
+    """The whole number in environment variable ``name``, or ``default`` when unset.
+
+    A value that is not a whole number of at least ``minimum`` stops start-up with
+    a sentence naming the variable and the value (not a bare ``int()`` traceback).
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} is {raw!r}; it must be a whole number of at least {minimum} "
+            f"(unset it for the default, {default})."
+        )
+    return value
+
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "bcpages-insecure-development-key")
 DEBUG = os.environ.get("DEBUG", "true").lower() in ("1", "true", "yes")
@@ -100,13 +124,13 @@ if REDIS_URL:
             # workers and consumers (channels_redis issue 422). A blocking pop
             # needs none ...
             "socket_timeout": None,
-            "socket_connect_timeout": int(os.environ.get("REDIS_CONNECT_TIMEOUT", "5")),
+            "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", 5),
             # ... and TCP keepalive finds a Redis host that vanished without
             # closing its connections (a blocking pop would wait forever).
             "socket_keepalive": True,
             # The pool's default of 100 raises MaxConnectionsError once 100 layer
             # operations are in flight (every open page holds one blocking receive).
-            "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "5000")),
+            "max_connections": env_int("REDIS_MAX_CONNECTIONS", 5000),
             # After a Redis restart the pool still holds connections to the old
             # server: a command on one fails once, then goes through on a new
             # connection. Retrying is safe here: the layer's writes are idempotent
@@ -130,15 +154,15 @@ if REDIS_URL:
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
                 # Seconds a message waits unread before the layer drops it; a
                 # parent declares a task lost when no worker took it by then.
-                "expiry": int(os.environ.get("CHANNEL_LAYER_EXPIRY", "60")),
+                "expiry": env_int("CHANNEL_LAYER_EXPIRY", 60),
                 # Seconds a group membership lasts (workers rejoin bcpages.workers
                 # well within it).
-                "group_expiry": int(os.environ.get("CHANNEL_LAYER_GROUP_EXPIRY", "86400")),
+                "group_expiry": env_int("CHANNEL_LAYER_GROUP_EXPIRY", 86400),
                 # Messages one channel holds before send() raises ChannelFull ...
-                "capacity": int(os.environ.get("CHANNEL_LAYER_CAPACITY", "1000")),
+                "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
                 # ... except the task channel, which holds the whole backlog.
                 "channel_capacity": {
-                    TASK_CHANNEL: int(os.environ.get("CHANNEL_LAYER_TASK_CAPACITY", "100000")),
+                    TASK_CHANNEL: env_int("CHANNEL_LAYER_TASK_CAPACITY", 100000),
                 },
             },
         }
@@ -153,7 +177,7 @@ else:
 
 BCPAGES = {
     "TASK_CHANNEL": TASK_CHANNEL,
-    "CHILD_SESSIONS": int(os.environ.get("BCPAGES_CHILD_SESSIONS", "4")),
+    "CHILD_SESSIONS": env_int("BCPAGES_CHILD_SESSIONS", 4),
     "PLAYGROUND": os.environ.get("BCPAGES_PLAYGROUND", "on"),
 }
 
