@@ -38,26 +38,42 @@ def statistics_from_sql(customer_no, today):
     }
 
 
-async def test_card_opens_then_tasks_fill_the_fields_with_what_the_ledger_says(customers, embedded_worker):  # S2, S33
+def all_completed(count):
+    """A receive_until predicate: true at the ``count``-th completed task.state."""
+    completed = set()
+    return lambda f: f["type"] == "task.state" and f["state"] == "completed" and (completed.add(f["task_id"]) or len(completed) == count)
+
+
+async def test_card_opens_then_tasks_fill_the_fields_with_what_the_ledger_says(customers, embedded_worker):  # S1, S2, S33
     from django.utils import timezone
+
+    from bcpages.demo.pages import CustomerCard
 
     communicator = await connect()
     await send(communicator, type="page.open", page="customer-card", record="10000")
-    frames = await receive_until(communicator, lambda f: f["type"] == "notification")
-    frames += await receive_until(
-        communicator, lambda f: False, timeout=0.5
-    ) if False else []
-    # Keep reading until all four tasks ended.
-    ended = {f["task_id"] for f in frames if f["type"] == "task.state" and f["state"] == "completed"}
-    while len(ended) < 4:
-        frame = json.loads(await communicator.receive_from(10))
-        frames.append(frame)
-        if frame["type"] == "task.state" and frame["state"] == "completed":
-            ended.add(frame["task_id"])
+    # Until the fourth task completed, then whatever was still on its way.
+    frames = await receive_until(communicator, all_completed(4))
     frames += await drain(communicator)
 
+    # Each task: queued, running, completed, in that order and once each (S1).
+    tasks = {}
+    for frame in frames:
+        if frame["type"] == "task.state":
+            tasks.setdefault(frame["task_id"], []).append(frame["state"])
+    assert tasks == {task_id: ["queued", "running", "completed"] for task_id in (1, 2, 3, 4)}, tasks
+    # The page shows first; only then does any task end and fill in a field: each
+    # field.update follows the completed task.state of the task that fills it (S2, S33).
     kinds = [f["type"] for f in frames]
-    assert kinds.index("page.state") < kinds.index("field.update")
+    state_at = kinds.index("page.state")
+    ended_at = min(i for i, f in enumerate(frames) if f["type"] == "task.state" and f["state"] == "completed")
+    assert state_at < ended_at < kinds.index("field.update"), kinds
+    codeunits_done = set()
+    for frame in frames:
+        if frame["type"] == "task.state" and frame["state"] == "completed":
+            codeunits_done.add(frame["codeunit"])
+        elif frame["type"] == "field.update":
+            filled_by = {CustomerCard.fields[name].codeunit for name in frame["fields"]}
+            assert filled_by <= codeunits_done, (frame, codeunits_done)
     state = frames[kinds.index("page.state")]
     assert state["fields"]["customer_name"] == "Adatum Corporation"
     assert state["field_states"]["start_time"] == "loading"
@@ -101,6 +117,37 @@ async def test_two_quick_navigations_cancel_the_skipped_records_tasks(customers,
     updates = [f for f in after if f["type"] == "field.update"]
     assert updates and all(f["record"] == "30000" for f in updates)
     assert not any(f["type"] == "task.state" and f["record"] != "30000" and f["state"] != "cancelled" for f in after)
+    await communicator.disconnect()
+
+
+async def test_first_and_last_jump_to_the_ends_and_first_on_the_first_changes_nothing(customers, embedded_worker):  # S17
+    communicator = await connect()
+    await send(communicator, type="page.open", page="customer-card", record="20000")
+    frames = await receive_until(communicator, all_completed(4))
+
+    for step, record, name in (("last", "30000", "School of Fine Art"), ("first", "10000", "Adatum Corporation")):
+        await send(communicator, type="page.navigate", step=step)
+        frames += await receive_until(communicator, lambda f: f["type"] == "page.state")
+        state = frames[-1]
+        assert (state["record"], state["url"], state["fields"]["customer_name"]) == (record, f"/customers/{record}/", name)
+        assert state["field_states"]["balance"] == "loading"
+        frames += await receive_until(communicator, all_completed(4))
+
+    # Already on the first record, "first" changes nothing: no page.state, no task.
+    # The refresh after it is the handshake (frames are handled in order).
+    mark = len(frames)
+    await send(communicator, type="page.navigate", step="first")
+    await send(communicator, type="page.action", action="refresh_statistics")
+    frames += await receive_until(communicator, all_completed(3))
+    frames += await drain(communicator)
+    after = frames[mark:]
+    assert not any(f["type"] == "page.state" for f in after), after
+    assert {f["codeunit"] for f in after if f["type"] == "task.state"} == {50110, 50111, 50112}
+    # Throughout, every field update was for the record the page showed (S17).
+    shown = None
+    for frame in frames:
+        shown = frame["record"] if frame["type"] == "page.state" else shown
+        assert frame["type"] != "field.update" or frame["record"] == shown, frame
     await communicator.disconnect()
 
 
@@ -207,6 +254,32 @@ async def test_a_task_whose_worker_never_answers_fails_as_lost(customers):  # S2
     frames = await receive_until(communicator, lambda f: f["type"] == "task.state" and f["state"] == "failed", timeout=5)
     assert frames[-1]["code"] == "ChildSessionLost"
     assert "within the task's timeout (300 ms)" in frames[-1]["text"]
+    await communicator.disconnect()
+
+
+@override_settings(
+    BCPAGES={"EMBEDDED_WORKER": False, "LOST_GRACE_MS": 100},
+    # The layer drops an unread message after 1 s: the page's pickup deadline.
+    CHANNEL_LAYERS={"default": {"BACKEND": "tasks.layers.InMemoryChannelLayer", "CONFIG": {"expiry": 1}}},
+)
+@pytest.mark.parametrize("lost", ["no worker listens", "the message is dropped"])
+async def test_a_task_no_worker_ever_takes_fails_as_lost(customers, lost):  # S25
+    """No ``task.started`` ever comes: the task still ends, failed as lost, and the
+    user sees it. (Where its deadline lies: tests/bcpages/test_session.py.)"""
+    communicator = await connect()
+    await send(communicator, type="page.open", page="test-probe", record="10000")
+    await receive_until(communicator, lambda f: f["type"] == "page.state")
+    await send(communicator, type="page.action", action="enqueue", args={"codeunit": 99001, "timeout": 300})
+    if lost == "the message is dropped":
+        async with asyncio.timeout(5):
+            await get_channel_layer().receive("bcpages.tasks")
+    frames = await receive_until(communicator, lambda f: f["type"] == "task.state" and f["state"] not in ("queued", "running"))
+    assert (frames[-1]["task_id"], frames[-1]["state"], frames[-1]["code"]) == (1, "failed", "ChildSessionLost")
+    assert frames[-1]["text"] == "No worker picked up the task before the channel layer dropped it."
+    # The user is told: the field fails, an error notification says why.
+    frames = await receive_until(communicator, lambda f: f["type"] == "field.update")
+    assert frames[-1]["field_states"]["echo"] == "failed"
+    assert [(f["level"], f["task_id"]) for f in frames if f["type"] == "notification"] == [("error", 1)]
     await communicator.disconnect()
 
 

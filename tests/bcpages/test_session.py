@@ -7,8 +7,9 @@ import pytest
 from django.test import override_settings
 
 from bcpages.frames import FrameError
-from tasks import catalogue
+from tasks import catalogue, conf
 from tasks.errors import (
+    LOST,
     ChildSessionsMaxQueueLength,
     InvalidTaskParameters,
     InvalidTaskTimeout,
@@ -287,6 +288,52 @@ def test_unknown_record_and_page_are_frame_errors(customers):
         TestPage.open("test-probe", "99999")
     with pytest.raises(FrameError, match="Page 'nope' is not registered"):
         TestPage.open("nope", "10000")
+
+
+# The watchdog (S25) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def watched(customers, plan):
+    """A parent session on a clock the test moves, with one task (timeout 300 ms)
+    handed to the layer at t=1000 s; the layer would drop it unread after 60 s."""
+    from bcpages.session import ParentSession
+
+    clock = [1000.0]
+    session = ParentSession(clock=lambda: clock[0], pickup_timeout_s=60.0)
+    session.open("test-probe", "10000")
+    session.invoke(lambda page: page.enqueue_background_task(catalogue.NOOP, timeout=300))
+    session.drain()
+    return session, clock, conf.get("LOST_GRACE_MS") / 1000
+
+
+def lost_task(session, now):
+    """What the watchdog failed at ``now``: (code, text) of task 1, or None."""
+    session.check_deadlines(now)
+    task = session.queue.tasks[1]
+    return (task.error.code, task.error.text) if task.state == "failed" else None
+
+
+def test_a_task_no_worker_takes_is_lost_when_the_layer_has_dropped_it_plus_the_grace(watched):  # S25
+    session, _, grace = watched
+    deadline = 1000.0 + 60.0 + grace
+    assert session.next_deadline() == pytest.approx(deadline)
+    assert lost_task(session, deadline - 0.001) is None  # a worker may still take it
+    assert lost_task(session, deadline) == (LOST, "No worker picked up the task before the channel layer dropped it.")
+    assert session.next_deadline() is None
+
+
+def test_a_task_whose_worker_goes_silent_is_lost_at_its_timeout_plus_the_grace(watched):  # S25
+    from tasks.messages import TaskStarted
+
+    session, clock, grace = watched
+    clock[0] = 1010.0  # a worker takes it 10 s later: queued time does not count (S9)
+    session.task_started(TaskStarted(session.session_id, 1, "specific.worker!1"))
+    deadline = 1010.0 + 0.300 + grace
+    assert session.next_deadline() == pytest.approx(deadline)
+    assert lost_task(session, deadline - 0.001) is None
+    code, text = lost_task(session, deadline)
+    assert code == LOST and "within the task's timeout (300 ms)" in text
 
 
 # Child sessions (S19-S22) -----------------------------------------------------------
