@@ -61,3 +61,58 @@ async def test_cancel_stops_a_running_task_and_frees_its_slot(embedded_worker): 
     assert (started["task_id"], done["task_id"], done["state"]) == (99, 99, "completed")
     for task_id in range(2, size + 1):
         await layer.send(workers[task_id], TaskCancel("s3", task_id).message())
+
+
+def waiting_in_layer(layer, channel="bcpages.tasks"):
+    """Task ids of the ``task.run`` messages still in the in-memory layer: no worker took them.
+    (Its queues hold (expiry, message) pairs; Channels' own expiry walk reads them the same way.)"""
+    queue = layer.channels.get(channel)
+    return [message["task_id"] for _, message in queue._queue] if queue is not None else []
+
+
+async def test_the_worker_leaves_runs_in_the_layer_until_a_child_session_is_free(embedded_worker):
+    """DESIGN.md data flow 4: a worker takes a task only when it has a free slot, so
+    that several workers share a backlog instead of the first one hoarding it."""
+    layer = get_channel_layer()
+    reply = await layer.new_channel()
+    size = embedded_worker.pool.size
+
+    def sleeper(task_id):
+        return TaskRun("s4", task_id, catalogue.SLEEP_MS, {"ms": "30000"}, 60000, reply).message()
+
+    workers = {}
+    for task_id in range(1, size + 1):
+        await layer.send("bcpages.tasks", sleeper(task_id))
+    async with asyncio.timeout(10):
+        for _ in range(size):
+            started = await layer.receive(reply)
+            workers[started["task_id"]] = started["worker_channel"]
+    extra, last = size + 1, size + 2
+    await layer.send("bcpages.tasks", sleeper(extra))
+    await layer.send("bcpages.tasks", sleeper(last))
+    assert waiting_in_layer(layer) == [extra, last]
+
+    # Free one slot. Until its outcome the worker had every chance to take the
+    # extra runs: had it taken them, their task.started would come first.
+    await layer.send(workers[1], TaskCancel("s4", 1).message())
+    async with asyncio.timeout(10):
+        outcome = await layer.receive(reply)
+        assert (outcome["type"], outcome["task_id"], outcome.get("state")) == ("task.outcome", 1, "cancelled")
+        started = await layer.receive(reply)
+    # The freed slot took the next run, and only that one.
+    assert (started["type"], started["task_id"]) == ("task.started", extra)
+    workers[extra] = started["worker_channel"]
+    assert waiting_in_layer(layer) == [last]
+
+    # Stop everything: each cancel frees a slot, the last run starts there, and stops too.
+    async with asyncio.timeout(20):
+        for task_id in [*range(2, size + 1), extra]:
+            await layer.send(workers[task_id], TaskCancel("s4", task_id).message())
+        ended = set()
+        while ended != {*range(2, size + 1), extra, last}:
+            message = await layer.receive(reply)
+            if message["type"] == "task.started":
+                await layer.send(message["worker_channel"], TaskCancel("s4", message["task_id"]).message())
+            else:
+                ended.add(message["task_id"])
+    assert waiting_in_layer(layer) == []
