@@ -1,5 +1,8 @@
 """The demo's pages through the test API: the customer card and the role center."""
 
+import re
+from decimal import Decimal
+
 import pytest
 
 from bcpages.demo import codeunits as cu
@@ -36,6 +39,10 @@ def test_role_center_runs_five_cues_and_queues_the_rest(customers):  # S12, S32
 
 
 def test_role_center_live_cue_refreshes_itself_one_task_at_a_time(customers, monkeypatch):  # S30
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    from bcpages.demo.models import CustLedgerEntry
     from bcpages.demo.pages import RoleCenter
 
     monkeypatch.setattr(RoleCenter, "live_refresh_ms", 1)
@@ -43,10 +50,32 @@ def test_role_center_live_cue_refreshes_itself_one_task_at_a_time(customers, mon
     for _ in range(6):  # the six cues
         page.run_task()
     assert all(page.field_states[f] == "ok" for f in RoleCenter.CUES.values())
+
+    def live_tasks():
+        return [t for t in page.session.queue.live() if t.codeunit_id == cu.CUE_SALES_TODAY_LIVE]
+
+    today = timezone.localdate()
+    posted = CustLedgerEntry.objects.filter(document_type="Invoice", posting_date=today).aggregate(s=Sum("amount"))["s"] or 0
+    added = [Decimal(0), Decimal("120.00"), Decimal("30.50")]  # posted before each generation
+    invoiced = [f"{posted + sum(added[: n + 1]):,.2f}" for n in range(len(added))]
     generations = []
-    for _ in range(3):
-        [live] = [t for t in page.session.queue.live() if t.codeunit_id == cu.CUE_SALES_TODAY_LIVE]
+    for generation, (amount, shown) in enumerate(zip(added, invoiced)):
+        if amount:
+            # Sales posted since the last refresh: the next refresh must show them.
+            CustLedgerEntry.objects.create(
+                entry_no=100 + generation, customer_id="20000", posting_date=today, document_type="Invoice",
+                document_no=f"LIVE{generation}", due_date=today, amount=amount, remaining_amount=amount, open=True,
+            )
+        [live] = live_tasks()  # one at a time
+        # The first asks for no delay; each refresh waits live_refresh_ms first.
+        assert live.parameters == {"Delay": "0" if generation == 0 else "1"}
         generations.append(page.run_task(live.task_id))
-    assert generations == sorted(set(generations))
-    assert len([t for t in page.session.queue.live() if t.codeunit_id == cu.CUE_SALES_TODAY_LIVE]) == 1
-    assert page.fields["sales_today_as_of"]
+        assert page.task(generations[-1]).state == "completed"
+        assert page.fields["sales_today"] == shown, generation
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", page.fields["sales_today_as_of"])
+        # Its completed trigger enqueued the next generation: a new task, the only live one.
+        [following] = live_tasks()
+        assert following.task_id not in generations
+    # Each generation's field update came from its own task, in order.
+    updates = [f["fields"]["sales_today"] for f in page.frames if f["type"] == "field.update" and "sales_today" in f["fields"]]
+    assert updates == invoiced
