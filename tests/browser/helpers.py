@@ -1,5 +1,7 @@
 """Small helpers shared by the browser tests."""
 
+from pathlib import Path
+
 from playwright.sync_api import expect
 
 # Long enough for a cold start (the embedded worker starts on the first
@@ -24,6 +26,16 @@ def field_history(page, name=None):
     """What field_history.js recorded: per field, [record, state, value, refreshing] entries."""
     history = page.evaluate("() => window.__fieldHistory")
     return history if name is None else history.get(name, [])
+
+
+def record_task_panel(page):
+    """From the next page load on, record every state of the task panel (task_panel_history.js)."""
+    page.add_init_script(path=str(Path(__file__).with_name("task_panel_history.js")))
+
+
+def task_panel_history(page):
+    """What task_panel_history.js recorded: snapshots {task id: [codeunit, state]}, in order."""
+    return [{int(task_id): tuple(row) for task_id, row in snapshot.items()} for snapshot in page.evaluate("() => window.__taskPanelHistory")]
 
 
 def notification(page, level, text):
