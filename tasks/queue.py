@@ -70,24 +70,27 @@ class TaskQueue:
         self.max_queued = conf.get("MAX_QUEUED")
         self.lost_grace_s = conf.get("LOST_GRACE_MS") / 1000
         self.tasks: dict[int, Task] = {}
+        # The live (queued or running) tasks, in enqueue order: ``tasks`` also keeps
+        # up to ENDED_HISTORY ended ones, and the consumer asks for the running tasks
+        # and the next deadline after every message, so those walks skip the history.
+        self._live: dict[int, Task] = {}
         self._waiting: collections.deque[int] = collections.deque()
         self._ended: collections.deque[int] = collections.deque()
         self._last_id = 0
 
     # Counting --------------------------------------------------------------
     def live(self):
-        return [task for task in self.tasks.values() if task.live]
+        return list(self._live.values())
 
     def running(self):
-        return [task for task in self.tasks.values() if task.state == RUNNING]
+        return [task for task in self._live.values() if task.state == RUNNING]
 
     def waiting_count(self):
         return len(self._waiting)
 
     # Enqueue and admit (S5, S12, S13) -------------------------------------
     def enqueue(self, *, codeunit_id, codeunit_name, parameters, timeout_ms, error_level, record):
-        live = sum(1 for task in self.tasks.values() if task.live)
-        if live >= self.max_running + self.max_queued:
+        if len(self._live) >= self.max_running + self.max_queued:
             raise ChildSessionsMaxQueueLength(
                 f"Codeunit {codeunit_id} was not enqueued: this page already has {self.max_running} "
                 f"tasks running and {self.max_queued} waiting, the most allowed. Wait for tasks to end "
@@ -105,6 +108,7 @@ class TaskQueue:
             enqueued_at=self.clock(),
         )
         self.tasks[task.task_id] = task
+        self._live[task.task_id] = task
         self._waiting.append(task.task_id)
         return task
 
@@ -172,7 +176,7 @@ class TaskQueue:
     def cancel_all(self):
         """Cancel every live task, in id order; returns them."""
         cancelled = []
-        for task_id in sorted(self.tasks):
+        for task_id in sorted(self._live):
             done, task = self.cancel(task_id)
             if done:
                 cancelled.append(task)
@@ -190,7 +194,7 @@ class TaskQueue:
 
     # Watchdog (S25) -------------------------------------------------------
     def next_deadline(self):
-        deadlines = [task.deadline for task in self.tasks.values() if task.state == RUNNING]
+        deadlines = [task.deadline for task in self._live.values() if task.state == RUNNING]
         return min(deadlines) if deadlines else None
 
     def expire(self, now=None):
@@ -224,6 +228,7 @@ class TaskQueue:
         task.deadline = None
         task.results = dict(results or {})
         task.error = error
+        self._live.pop(task.task_id, None)
         self._ended.append(task.task_id)
         while len(self._ended) > ENDED_HISTORY:
             self.tasks.pop(self._ended.popleft(), None)
