@@ -3,7 +3,7 @@
 Thin on purpose: it turns browser frames and layer messages into calls on a
 ``ParentSession`` and carries out the effects the session leaves. Page code runs
 in ``database_sync_to_async`` (it may query the database), under a per-connection
-lock, so triggers never run concurrently (S3). A watchdog task wakes at the
+lock, so triggers never run concurrently (S3). A watchdog timer wakes at the
 session's next deadline (S25).
 
 Liveness (docs/protocol.md): while workers run tasks of the page, a heartbeat
@@ -62,7 +62,8 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
             ensure_embedded_worker()
         self.lock = asyncio.Lock()
         self.bad_frames = 0
-        self.watchdog = None
+        self.watchdog = None  # an asyncio TimerHandle
+        self.watchdog_deadline = None  # what it is armed for
         self.heartbeat = None
         self.layer_error = None  # set once a layer operation failed: the layer is down
         expiry = getattr(self.channel_layer, "expiry", 60)
@@ -216,6 +217,7 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
         for timer in (getattr(self, "watchdog", None), getattr(self, "heartbeat", None)):
             if timer is not None and timer is not current:
                 timer.cancel()
+        self.watchdog = self.watchdog_deadline = None
 
     def _arm_heartbeat(self):
         """Liveness: beat while workers run tasks of this page (docs/protocol.md)."""
@@ -239,14 +241,22 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
                 return
 
     def _arm_watchdog(self):
-        if self.watchdog is not None and not self.watchdog.done():
-            self.watchdog.cancel()
+        # Called after every message: the next deadline rarely moves (it is seconds
+        # away, the earliest of the running tasks'), so the timer stays as it is
+        # then. A loop timer, not an asyncio task: one task per message was a
+        # measurable share of the round trip.
         deadline = self.session.next_deadline()
+        if deadline == self.watchdog_deadline:
+            return
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        self.watchdog, self.watchdog_deadline = None, deadline
         if deadline is not None:
-            self.watchdog = asyncio.ensure_future(self._wake_at(deadline))
+            # The session's clock is time.monotonic().
+            delay = max(0.0, deadline - time.monotonic()) + 0.001
+            self.watchdog = asyncio.get_running_loop().call_later(delay, self._wake)
 
-    async def _wake_at(self, deadline):
-        # The session's clock is time.monotonic().
-        await asyncio.sleep(max(0.0, deadline - time.monotonic()) + 0.001)
-        self.watchdog = None
-        await self._call(self.session.check_deadlines)
+    def _wake(self):
+        self.watchdog = self.watchdog_deadline = None
+        # Kept, so that the task is not collected while it runs.
+        self.watchdog_check = asyncio.ensure_future(self._call(self.session.check_deadlines))
