@@ -2,8 +2,8 @@
 
 Thin on purpose: it turns browser frames and layer messages into calls on a
 ``ParentSession`` and carries out the effects the session leaves. Page code runs
-in ``database_sync_to_async`` (it may query the database), under a per-connection
-lock, so triggers never run concurrently (S3). A watchdog timer wakes at the
+in the page code thread (``bcpages.page_thread``: it may query the database),
+under a per-connection lock, so triggers never run concurrently (S3). A watchdog timer wakes at the
 session's next deadline (S25).
 
 Liveness (docs/protocol.md): while workers run tasks of the page, a heartbeat
@@ -18,13 +18,13 @@ import asyncio
 import logging
 import time
 
-from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import InMemoryChannelLayer
 
 from bcpages import frames
 from bcpages.frames import FrameError
+from bcpages.page_thread import arun_page_code
 from bcpages.session import ParentSession
 from tasks import conf, metrics, tasklog
 from tasks.dispatch import DirectDispatch
@@ -119,7 +119,7 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     # Layer messages from the worker ----------------------------------------
     async def task_started(self, message):
-        # Pure bookkeeping (no page code, no database): no hop to the database thread.
+        # Pure bookkeeping (no page code, no database): no hop to the page code thread.
         await self._call(self.session.task_started, TaskStarted.from_message(message), in_thread=False)
 
     async def task_outcome(self, message):
@@ -127,12 +127,12 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     # Effects ---------------------------------------------------------------
     async def _call(self, method, *args, in_thread=True):
-        """Run a session method (in the database thread: page code may query the
+        """Run a session method (in the page code thread: page code may query the
         database), then carry out its effects."""
         async with self.lock:
             try:
                 if in_thread:
-                    await database_sync_to_async(method)(*args)
+                    await arun_page_code(method, *args)
                 else:
                     method(*args)
             finally:
@@ -170,7 +170,7 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if self.layer_error is not None:
             return  # _layer_lost fails every running task at once
         for task_id in lost:
-            await database_sync_to_async(self.session.lose)(task_id, "The task channel is full: no worker could take the task.")
+            await arun_page_code(self.session.lose, task_id, "The task channel is full: no worker could take the task.")
             await self._apply(self.session.drain())
 
     async def _layer_send(self, channel, message):
@@ -203,7 +203,7 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
             if session is not None:
                 async with self.lock:
                     try:
-                        await database_sync_to_async(session.layer_lost)(LAYER_LOST_TEXT)
+                        await arun_page_code(session.layer_lost, LAYER_LOST_TEXT)
                     finally:
                         effects = session.drain()
                     for effect in effects:
@@ -231,7 +231,7 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(interval)
             async with self.lock:
-                # No page code runs in keep_alive: no hop to the database thread.
+                # No page code runs in keep_alive: no hop to the page code thread.
                 self.session.keep_alive()
                 await self._apply(self.session.drain())
             if self.layer_error is not None:

@@ -15,7 +15,7 @@ Drivers: ``bcpages.consumer.PageConsumer`` (the websocket, asynchronous tasks),
 ``bcpages.synchronous`` (the JSON page API) and ``tasks.testing.TestPage``.
 Every call must come from one thread at a time; the consumer guarantees it (S3).
 Page code runs inside these calls, so they may touch the database: call them
-from a thread (``database_sync_to_async``), never from the event loop.
+from a thread (``bcpages.page_thread``), never from the event loop.
 """
 
 import inspect
@@ -150,6 +150,7 @@ class ParentSession:
         task = self.queue.finish(outcome)
         if task is None:
             logger.debug("late_result_dropped session=%s task_id=%s", self.session_id, outcome.task_id)
+            metrics.late_outcome_dropped(outcome.state)
             return
         self._ended(task)
 

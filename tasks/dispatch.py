@@ -7,9 +7,9 @@ or not. Measured with py-spy on the no-op round trip (``python -m bench``), that
 hop was the largest single cost of the page consumer and the worker.
 
 The consumers that use this mixin reach the database only through
-``database_sync_to_async``, which closes stale connections itself before and
-after each call (Channels issue 871 is handled there), so the hop adds nothing
-for them. Runs in: the consumer's event loop.
+``database_sync_to_async`` or ``bcpages.page_thread.arun_page_code``, which close
+stale connections themselves before and after each call (Channels issue 871 is
+handled there), so the hop adds nothing for them. Runs in: the consumer's event loop.
 """
 
 from channels.consumer import get_handler_name
@@ -17,7 +17,8 @@ from channels.consumer import get_handler_name
 
 class DirectDispatch:
     """Mixin for an ``AsyncConsumer`` whose database work all goes through
-    ``database_sync_to_async``: dispatches straight to the handler."""
+    ``database_sync_to_async`` or ``arun_page_code``: dispatches straight to the
+    handler."""
 
     async def dispatch(self, message):
         handler = getattr(self, get_handler_name(message), None)
