@@ -164,7 +164,13 @@ class TaskConsumer(DirectDispatch, AsyncConsumer):
             await self._join()
         # Never await a child session here: this instance handles messages one at a
         # time, and a cancel must get through while tasks run.
-        self.running[run.key] = asyncio.ensure_future(self._execute(run, slots))
+        future = asyncio.ensure_future(self._execute(run))
+        self.running[run.key] = future
+        # The slot goes back in a done callback, not in _execute's ``finally``: a
+        # cancel that arrives before the coroutine first runs ends it without
+        # running any of its body, and a ``finally`` there would leak the slot
+        # until the worker took nothing at all.
+        future.add_done_callback(lambda _, key=run.key: self._finished(key, slots))
         if run.heartbeat_ms:
             self.heard[run.key] = [time.monotonic(), MISSED_HEARTBEATS * run.heartbeat_ms / 1000]
             if self.sweeper is None or self.sweeper.done():
@@ -206,27 +212,28 @@ class TaskConsumer(DirectDispatch, AsyncConsumer):
         while len(self.cancelled) > CANCELLED_MEMORY:
             self.cancelled.popitem(last=False)
 
-    async def _execute(self, run, slots):
+    def _finished(self, key, slots):
+        """A task's future is done (ran, or was cancelled before it started)."""
+        self.running.pop(key, None)
+        self.heard.pop(key, None)
+        if slots is not None:
+            slots.release()
+
+    async def _execute(self, run):
         pool = self.scope["child_sessions"]
+        logger.debug("task_started session=%s task_id=%s codeunit=%s", run.session_id, run.task_id, run.codeunit_id)
+        await self._send(run.reply_channel, TaskStarted(run.session_id, run.task_id, self.channel_name).message())
         try:
-            logger.debug("task_started session=%s task_id=%s codeunit=%s", run.session_id, run.task_id, run.codeunit_id)
-            await self._send(run.reply_channel, TaskStarted(run.session_id, run.task_id, self.channel_name).message())
-            try:
-                outcome = await pool.run(run)
-            except asyncio.CancelledError:
-                outcome = TaskOutcome(run.session_id, run.task_id, CANCELLED)
-            outcome = dataclasses.replace(outcome, worker_channel=self.channel_name)
-            if outcome.state == "failed":
-                logger.info(
-                    "task_failed session=%s task_id=%s codeunit=%s code=%s",
-                    run.session_id, run.task_id, run.codeunit_id, outcome.error.code,
-                )
-            await self._send(run.reply_channel, outcome.message())
-        finally:
-            self.running.pop(run.key, None)
-            self.heard.pop(run.key, None)
-            if slots is not None:
-                slots.release()
+            outcome = await pool.run(run)
+        except asyncio.CancelledError:
+            outcome = TaskOutcome(run.session_id, run.task_id, CANCELLED)
+        outcome = dataclasses.replace(outcome, worker_channel=self.channel_name)
+        if outcome.state == "failed":
+            logger.info(
+                "task_failed session=%s task_id=%s codeunit=%s code=%s",
+                run.session_id, run.task_id, run.codeunit_id, outcome.error.code,
+            )
+        await self._send(run.reply_channel, outcome.message())
 
     async def _send(self, channel, message):
         try:

@@ -116,3 +116,42 @@ async def test_the_worker_leaves_runs_in_the_layer_until_a_child_session_is_free
             else:
                 ended.add(message["task_id"])
     assert waiting_in_layer(layer) == []
+
+
+async def test_a_cancel_right_behind_its_run_gives_the_slot_back(embedded_worker):  # S16
+    """A cancel that reaches the worker just after its run, before the task's
+    coroutine has started, must still free the slot: quick navigation does this,
+    and every leaked slot left the worker with one child session fewer until it
+    took no task at all."""
+    layer = get_channel_layer()
+    reply = await layer.new_channel()
+    await layer.send("bcpages.tasks", TaskRun("w", 1, catalogue.NOOP, {}, 5000, reply).message())
+    async with asyncio.timeout(10):
+        started = await layer.receive(reply)
+        await layer.receive(reply)
+    worker_channel = started["worker_channel"]
+    size = embedded_worker.pool.size
+    # More run-and-cancel pairs than the worker has child sessions.
+    for task_id in range(2, 2 + size + 2):
+        await layer.send("bcpages.tasks", TaskRun("w", task_id, catalogue.SLEEP_MS, {"ms": "100"}, 5000, reply).message())
+        await layer.send(worker_channel, TaskCancel("w", task_id).message())
+    last = 2 + size + 2
+    await layer.send("bcpages.tasks", TaskRun("w", last, catalogue.ECHO_PARAMETERS, {"n": "last"}, 5000, reply).message())
+    async with asyncio.timeout(10):
+        while True:
+            message = await layer.receive(reply)
+            if message["task_id"] == last and message["type"] == "task.outcome":
+                break
+    assert (message["state"], message["results"]) == ("completed", {"n": "last"})
+    # Every child session is still usable: as many sleeping tasks as the worker
+    # has child sessions all start before the first of them ends.
+    first = last + 1
+    for task_id in range(first, first + size):
+        await layer.send("bcpages.tasks", TaskRun("w", task_id, catalogue.SLEEP_MS, {"ms": "500"}, 5000, reply).message())
+    seen = []
+    async with asyncio.timeout(10):
+        while len(seen) < size:
+            message = await layer.receive(reply)
+            if message["task_id"] >= first:
+                seen.append(message["type"])
+    assert seen == ["task.started"] * size
