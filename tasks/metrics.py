@@ -37,6 +37,9 @@ _bucket_counts = [0] * len(BUCKETS)
 _duration_sum = 0.0
 _duration_count = 0
 _sessions = weakref.WeakSet()
+# Outcome state -> outcomes a parent session dropped because their task had already
+# ended (cancelled, lost). Not in /metrics: bench/views.py reads it (scenario 4).
+_late_outcomes_dropped = collections.Counter()
 
 
 def task_ended(task):
@@ -53,6 +56,18 @@ def task_ended(task):
                 if seconds <= bound:
                     _bucket_counts[index] += 1
                     break
+
+
+def late_outcome_dropped(state):
+    """Count an outcome that arrived after its task had ended, and was dropped."""
+    with _lock:
+        _late_outcomes_dropped[state] += 1
+
+
+def late_outcomes_dropped():
+    """{outcome state: count} of the dropped late outcomes since this process started."""
+    with _lock:
+        return dict(_late_outcomes_dropped)
 
 
 def session_opened(session):
