@@ -302,3 +302,27 @@ async def test_triggers_never_run_concurrently(customers, embedded_worker):  # S
     for (_, _, end), (_, start, _) in zip(spans, spans[1:]):
         assert end <= start, "two triggers of one page overlapped"
     await communicator.disconnect()
+
+
+async def test_a_storm_of_navigations_on_two_pages_leaves_the_worker_serving(customers, embedded_worker):  # S14, S16
+    """Two tabs click Next and Previous 40 times each as fast as frames go: runs and
+    their cancels reach the worker back to back. Every task still ends in one
+    outcome and a page opened afterwards gets its figures: no child-session slot
+    was lost on the way."""
+    tabs = [await connect() for _ in range(2)]
+    for tab in tabs:
+        await send(tab, type="page.open", page="customer-card", record="10000")
+    for step in ("next", "previous") * 20:
+        for tab in tabs:
+            await send(tab, type="page.navigate", step=step)
+    for tab in tabs:
+        # The last page.state is for 10000 (20 times next then previous); its four
+        # tasks complete: frames are handled in order, so these are the last ones.
+        await receive_until(tab, all_completed(4), timeout=30)
+        await tab.disconnect()
+
+    fresh = await connect()
+    await send(fresh, type="page.open", page="customer-card", record="20000")
+    frames = await receive_until(fresh, all_completed(4), timeout=30)
+    assert [f["state"] for f in frames if f["type"] == "task.state" and f["state"] in ("completed", "failed")] == ["completed"] * 4
+    await fresh.disconnect()
