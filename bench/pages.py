@@ -56,3 +56,25 @@ class CardWithoutTasks(CustomerCard):
 
     def on_after_get_curr_record(self):
         self.wait_task, self.statistics_tasks = None, {}
+
+
+# Scenario 4: the codeunits a navigation cancels. Each runs for minutes unless it
+# is stopped: a busy loop (CPU in Python), a sleep, a long SQL query (CPU in the
+# database engine; SQLite's runs in the child process itself).
+CANCELLED_CODEUNITS = {
+    "busy loop": (catalogue.BUSY_LOOP, {}),
+    "sleep": (catalogue.SLEEP_MS, {"ms": "600000"}),
+    "long query": (catalogue.LONG_QUERY, {}),
+}
+
+
+class CardWithCancelledTask(CardWithoutTasks):
+    """The customer card without tasks of its own; ``start`` enqueues one of
+    ``CANCELLED_CODEUNITS``, which navigating to another record cancels (S14)."""
+
+    name = "bench-cancel"
+
+    @action()
+    def start(self, kind):
+        codeunit_id, parameters = CANCELLED_CODEUNITS[kind]
+        self.enqueue_background_task(codeunit_id, parameters, timeout=60_000)

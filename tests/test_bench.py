@@ -67,7 +67,8 @@ def test_quick_bench_writes_the_table_the_ratios_and_a_row_per_scenario(tmp_path
     assert "| scenario | figure | median | spread |" in written
     assert "| ratio | value | target | |" in written
     ran = scenarios(written)
-    assert {"1 round trip", "2 throughput", "child sessions", "5 open pages"} <= ran
+    assert {"1 round trip", "2 throughput", "4 cancellation", "child sessions", "5 open pages"} <= ran
+    assert "| cancel p99 (ms), navigate to child stopped" in written  # the target "cancel p99 < 100 ms"
     assert ("3 page open" in ran) == Path("/usr/bin/chromium").exists()
     if reachable("redis") and reachable("postgres"):
         assert "6 scale-out" in ran
