@@ -109,7 +109,7 @@ class PageConsumer(DirectDispatch, AsyncWebsocketConsumer):
             elif isinstance(frame, frames.PageAction):
                 await self._call(self.session.action, frame.action, frame.args)
             elif isinstance(frame, frames.PageClose):
-                await self._call(self.session.close)
+                await self._call(self.session.close_page)
             self.bad_frames = 0
         except FrameError as exc:
             self.bad_frames += 1

@@ -30,6 +30,7 @@ INVALID_FRAME = "InvalidFrame"
 UNKNOWN_FRAME_TYPE = "UnknownFrameType"
 PAGE_NOT_OPEN = "PageNotOpen"
 PAGE_ALREADY_OPEN = "PageAlreadyOpen"
+PAGE_CLOSED = "PageClosed"
 UNKNOWN_PAGE = "UnknownPage"
 UNKNOWN_RECORD = "UnknownRecord"
 UNKNOWN_ACTION = "UnknownAction"
@@ -105,7 +106,8 @@ def parse(text):
     if kind == PAGE_NAVIGATE:
         record, step = _string(frame, "record", required=False), _string(frame, "step", required=False)
         if (record is None) == (step is None):
-            raise FrameError(INVALID_FRAME, "A 'page.navigate' frame needs either 'record' or 'step', not both.")
+            given = "both" if record is not None else "neither"
+            raise FrameError(INVALID_FRAME, f"A 'page.navigate' frame needs either 'record' or 'step'; it has {given}.")
         if step is not None and step not in STEPS:
             raise FrameError(INVALID_FRAME, f"Step {step!r} is not one of {', '.join(STEPS)}.")
         return PageNavigate(record=record, step=step)

@@ -69,10 +69,10 @@ class ParentSession:
         return effects
 
     def open(self, page_name, record_key):
+        if self.closed:
+            raise FrameError(frames.PAGE_CLOSED, f"This connection's page was closed; open a new connection to open page {page_name!r}.")
         if self.page is not None:
             raise FrameError(frames.PAGE_ALREADY_OPEN, f"This connection already shows page {self.page.name!r}; open another socket for another page.")
-        if self.closed:
-            raise FrameError(frames.PAGE_NOT_OPEN, "This page was closed.")
         try:
             page_class = get_page_class(page_name)
         except UnknownPage as exc:
@@ -85,8 +85,9 @@ class ParentSession:
         self.page = page_class(self)
         self.bindings = PageBindings.attach(self.page)
         self._show(record)
+        opened = len(self.outbox)
         self._trigger(self.page.on_open_page)
-        self._after_get_record()
+        self._after_get_record(state_at=opened)
 
     def navigate(self, record_key=None, step=None):
         page = self._require_page()
@@ -127,6 +128,13 @@ class ParentSession:
         self._trigger(function, self.page)
         self._admit()
         self._send_field_changes()
+
+    def close_page(self):
+        """The browser's ``page.close``: like ``close``, but only for an open page."""
+        if self.closed:
+            raise FrameError(frames.PAGE_CLOSED, "This connection's page is closed already.")
+        self._require_page()
+        self.close()
 
     def close(self):
         """S15: the page closed or its connection is gone; cancel everything."""
@@ -245,7 +253,9 @@ class ParentSession:
 
     # Internals -----------------------------------------------------------------
     def _require_page(self):
-        if self.page is None or self.closed:
+        if self.closed:
+            raise FrameError(frames.PAGE_CLOSED, "This connection's page was closed; open a new connection for another page.")
+        if self.page is None:
             raise FrameError(frames.PAGE_NOT_OPEN, "No page is open on this connection; send 'page.open' first.")
         return self.page
 
@@ -267,15 +277,21 @@ class ParentSession:
                 page._values[name] = ""
             page._states[name] = OK
 
-    def _after_get_record(self):
+    def _after_get_record(self, state_at=None):
+        """Run ``on_after_get_curr_record`` for the new current record, then put its
+        ``page.state`` ahead of the frames of the tasks the triggers enqueued (at
+        ``state_at`` in the outbox, default: here), so that a client knows the
+        record before it hears of its tasks."""
+        state_at = len(self.outbox) if state_at is None else state_at
         self._trigger(self.page.on_after_get_curr_record)
         self.bindings.enqueue(self)
         self._admit()
         page = self.page
         values, states = page.field_values(), page.field_states()
         self._sent_values, self._sent_states = dict(values), dict(states)
-        self.outbox.append(
-            ("frame", frames.page_state(page.name, self.record, values, states, type(page).record_url(self.record), page.caption))
+        self.outbox.insert(
+            state_at,
+            ("frame", frames.page_state(page.name, self.record, values, states, type(page).record_url(self.record), page.caption)),
         )
 
     def _admit(self):
@@ -284,8 +300,12 @@ class ParentSession:
             self.outbox.append(("run", run))
 
     def _cancel_all(self):
-        for task in self.queue.cancel_all():
+        cancelled = self.queue.cancel_all()
+        for task in cancelled:
             self._cancelled(task)
+        # Fields keep their last value and leave "loading", as with one cancel.
+        for codeunit_id in {task.codeunit_id for task in cancelled}:
+            self._settle_fields(codeunit_id, OK)
 
     def _cancelled(self, task):
         self._task_changed(task)

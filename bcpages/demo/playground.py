@@ -173,6 +173,8 @@ class Playground(CardPage):
         error level, a full queue. The first refusal stops the loop; what was
         enqueued before it stays queued or running.
         """
+        if not _whole(codeunit):
+            return self._refuse(INVALID_ACTION_ARGS, f"codeunit must be a codeunit id (a whole number such as 50100), not {codeunit!r}.")
         if not _whole(count) or count < 1:
             return self._refuse(INVALID_ACTION_ARGS, f"count must be a whole number of copies, 1 or more, not {count!r}.")
         if not isinstance(handled, bool):
@@ -200,6 +202,8 @@ class Playground(CardPage):
     @action("Cancel")
     def cancel(self, task_id):
         """Cancel task ``task_id``; the report says what ``cancel_background_task`` returned (S8)."""
+        if not _whole(task_id):
+            return self._refuse(INVALID_ACTION_ARGS, f"task_id must be a task id (a whole number), not {task_id!r}.")
         returned = self.cancel_background_task(task_id)
         self.last_call = f"cancel_background_task({task_id!r}) returned {returned}"
         self._report("cancel", task_id=task_id, returned=returned)

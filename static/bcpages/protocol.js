@@ -43,6 +43,7 @@
     UNKNOWN_FRAME_TYPE: "UnknownFrameType",
     PAGE_NOT_OPEN: "PageNotOpen",
     PAGE_ALREADY_OPEN: "PageAlreadyOpen",
+    PAGE_CLOSED: "PageClosed",
     UNKNOWN_PAGE: "UnknownPage",
     UNKNOWN_RECORD: "UnknownRecord",
     UNKNOWN_ACTION: "UnknownAction",

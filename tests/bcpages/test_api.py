@@ -45,6 +45,8 @@ def test_tasks_enqueued_by_triggers_are_not_chased(client, customers):  # S34
     live = [t for t in body["tasks"] if t["codeunit"] == 50126]
     assert [t["state"] for t in live] == ["completed", "cancelled"]
     assert body["fields"]["sales_today_as_of"]
+    # The response is final: no field is left loading by the task that was not chased.
+    assert set(body["field_states"].values()) == {"ok"}, body["field_states"]
 
 
 @pytest.mark.parametrize(

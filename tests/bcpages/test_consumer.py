@@ -218,6 +218,45 @@ async def test_a_frame_the_server_cannot_accept_gets_an_error_frame_and_the_conn
     await communicator.disconnect()
 
 
+async def test_page_state_comes_before_the_frames_of_the_new_records_tasks(customers, embedded_worker):
+    # A client learns the current record before it hears of that record's tasks.
+    communicator = await connect()
+    await send(communicator, type="page.open", page="customer-card", record="10000")
+    opened = await receive_until(communicator, lambda f: f["type"] == "page.state")
+    assert [f["type"] for f in opened] == ["page.state"]
+    await send(communicator, type="page.navigate", record="20000")
+    frames = await receive_until(communicator, lambda f: f["type"] == "page.state")
+    # Before page.state: only the old record's tasks, ending cancelled or completed.
+    assert all(f["type"] == "task.state" and f["record"] == "10000" for f in frames[:-1]), frames
+    after = await receive_until(communicator, all_completed(4))
+    new = [f for f in after if f["type"] == "task.state"]
+    assert new and {f["record"] for f in new} == {"20000"}
+    await communicator.disconnect()
+
+
+async def test_close_before_open_is_an_error_and_the_connection_can_still_open_a_page(customers, embedded_worker):
+    communicator = await connect()
+    await send(communicator, type="page.close")
+    frame = json.loads(await communicator.receive_from(5))
+    assert (frame["type"], frame["code"]) == ("error", "PageNotOpen")
+    await send(communicator, type="page.open", page="customer-card", record="20000")
+    frames = await receive_until(communicator, lambda f: f["type"] == "page.state")
+    assert frames[-1]["record"] == "20000"
+    await communicator.disconnect()
+
+
+async def test_after_page_close_every_page_frame_says_the_page_is_closed(customers, embedded_worker):  # S15
+    communicator = await connect()
+    await send(communicator, type="page.open", page="customer-card", record="10000")
+    await receive_until(communicator, lambda f: f["type"] == "page.state")
+    await send(communicator, type="page.close")
+    for frame in ({"type": "page.open", "page": "customer-card", "record": "20000"}, {"type": "page.refresh"}, {"type": "page.close"}):
+        await send(communicator, **frame)
+        error = (await receive_until(communicator, lambda f: f["type"] == "error"))[-1]
+        assert error["code"] == "PageClosed" and "closed" in error["text"], error
+    await communicator.disconnect()
+
+
 async def test_unknown_record_on_navigate_changes_nothing(customers, embedded_worker):
     communicator = await connect()
     await send(communicator, type="page.open", page="customer-card", record="10000")

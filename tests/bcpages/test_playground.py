@@ -94,7 +94,8 @@ def test_the_form_may_name_the_customer_itself(customers):  # S6
     "args, code",
     [
         ({"codeunit": 12345}, "UnknownCodeunit"),
-        ({"codeunit": "50100"}, "UnknownCodeunit"),
+        ({"codeunit": "50100"}, "InvalidActionArguments"),
+        ({"codeunit": True}, "InvalidActionArguments"),
         ({"codeunit": cu.PBT_WAIT, "parameters": {"Wait": 3000}}, "InvalidTaskParameters"),
         ({"codeunit": cu.PBT_WAIT, "parameters": ["Wait", "3000"]}, "InvalidTaskParameters"),
         ({"codeunit": cu.PBT_WAIT, "timeout": -1}, "InvalidTaskTimeout"),
@@ -159,6 +160,15 @@ def test_cancel_reports_true_then_false(customers):  # S8
     page.action("cancel", task_id=99)
     assert last_event(page)["returned"] is False
     assert [e["seq"] for e in report(page)] == sorted({e["seq"] for e in report(page)})
+
+
+@pytest.mark.parametrize("task_id", ["6", True, 6.0, None])
+def test_cancel_of_something_that_is_not_a_task_id_is_refused_by_name(customers, task_id):  # S8
+    page = TestPage.open("playground", "10000")
+    page.action("enqueue", codeunit=cu.PBT_WAIT, count=6)
+    page.action("cancel", task_id=task_id)
+    assert errors(page) == [f"InvalidActionArguments: task_id must be a task id (a whole number), not {task_id!r}."]
+    assert page.task(6).state == "queued"  # nothing was cancelled
 
 
 @pytest.mark.parametrize(
