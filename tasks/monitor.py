@@ -103,7 +103,7 @@ def task_view(session, task, clock_now, wall_now, on_worker_at=None):
         "started": _epoch_ms(task.started_at, clock_now, wall_now),
         # When a worker's child session took it (the parent only admitted it at "started").
         # (Unknown for a task that reached its worker while nobody watched: its start.)
-        "on_worker": _epoch_ms(on_worker_at or task.started_at, clock_now, wall_now) if task.worker_channel else None,
+        "on_worker": _epoch_ms(on_worker_at or task.began_at, clock_now, wall_now) if task.worker_channel else None,
         "ended": _epoch_ms(task.ended_at, clock_now, wall_now),
         "code": error.code if error else "",
         "text": error.text[:TEXT_LIMIT] if error else "",
@@ -297,7 +297,7 @@ async def ensure_listener(layer):
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
-    """``/ws/monitor/``: staff only (others are refused with close code 4403).
+    """``/ws/monitor/``: staff only (others are refused at the handshake: HTTP 403).
 
     Sends the browser one ``monitor.page`` message per page view it hears.
     """

@@ -38,7 +38,11 @@ class Task:
     record: str
     enqueued_at: float
     state: str = QUEUED
+    #: Admitted to one of the parent's running slots and handed to the layer.
     started_at: float | None = None
+    #: A worker's child session really began it (``task.started``); None until then,
+    #: and for tasks run synchronously (the JSON API, the test API).
+    on_worker_at: float | None = None
     ended_at: float | None = None
     worker_channel: str | None = None
     deadline: float | None = None
@@ -50,11 +54,18 @@ class Task:
         return self.state in LIVE_STATES
 
     @property
+    def began_at(self):
+        """When the task really began: its child session's start when a worker
+        reported it, else its admission (synchronous runs start at once)."""
+        return self.on_worker_at if self.on_worker_at is not None else self.started_at
+
+    @property
     def duration_ms(self):
-        if self.started_at is None:
+        began = self.began_at
+        if began is None:
             return None
         end = self.ended_at if self.ended_at is not None else time.monotonic()
-        return round((end - self.started_at) * 1000, 1)
+        return round((end - began) * 1000, 1)
 
 
 class TaskQueue:
@@ -143,7 +154,8 @@ class TaskQueue:
         if task.worker_channel is not None and task.worker_channel != worker_channel:
             return TaskCancel(self.session_id, task_id)
         task.worker_channel = worker_channel
-        task.deadline = self.clock() + task.timeout_ms / 1000 + self.lost_grace_s
+        task.on_worker_at = self.clock()
+        task.deadline = task.on_worker_at + task.timeout_ms / 1000 + self.lost_grace_s
         return task
 
     def finish(self, outcome: TaskOutcome):

@@ -60,7 +60,7 @@ def record(session, task):
         str(task.error_level),
         task.timeout_ms,
         wall_now - (clock_now - task.enqueued_at),
-        None if task.started_at is None else wall_now - (clock_now - task.started_at),
+        None if task.began_at is None else wall_now - (clock_now - task.began_at),
         wall_now - (clock_now - task.ended_at) if task.ended_at is not None else wall_now,
         task.duration_ms,
         task.state,

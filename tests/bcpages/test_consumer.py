@@ -268,6 +268,12 @@ async def test_unknown_record_on_navigate_changes_nothing(customers, embedded_wo
     await communicator.disconnect()
 
 
+async def test_a_websocket_to_an_unknown_path_is_refused_not_a_server_error():
+    communicator = WebsocketCommunicator(application, "/ws/nothing/", headers=[(b"origin", b"http://127.0.0.1")])
+    connected, code = await communicator.connect()
+    assert (connected, code) == (False, 4404)
+
+
 async def test_cross_origin_websocket_is_refused():
     communicator = WebsocketCommunicator(application, "/ws/pages/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await communicator.connect()

@@ -336,6 +336,18 @@ def test_a_task_whose_worker_goes_silent_is_lost_at_its_timeout_plus_the_grace(w
     assert code == LOST and "within the task's timeout (300 ms)" in text
 
 
+def test_a_tasks_duration_counts_from_its_child_sessions_start(watched):  # S9
+    from tasks.messages import TaskOutcome, TaskStarted
+
+    session, clock, _ = watched
+    clock[0] = 1003.0  # three seconds in the layer, waiting for a free child session
+    session.task_started(TaskStarted(session.session_id, 1, "specific.worker!1"))
+    clock[0] = 1003.25
+    session.task_outcome(TaskOutcome(session.session_id, 1, "completed", worker_channel="specific.worker!1"))
+    task = session.queue.tasks[1]
+    assert (task.state, task.duration_ms) == ("completed", 250.0)
+
+
 # Child sessions (S19-S22) -----------------------------------------------------------
 
 
