@@ -96,10 +96,15 @@ async def test_changes_are_batched(customers, embedded_worker, staff_cookie, pla
     watcher = await connect_monitor(staff_cookie)
     plan(*[{"codeunit_id": catalogue.NOOP}] * 12)
     page = await open_page("test-probe", "10000")
-    frames = await receive_until(page, lambda f: f["type"] == "task.state" and f["task_id"] == 12 and f["state"] == "completed")
+    # Tasks run five at a time and may end in any order: wait for all twelve.
+    completed = set()
+    frames = await receive_until(
+        page, lambda f: f["type"] == "task.state" and f["state"] == "completed" and (completed.add(f["task_id"]) or len(completed) == 12)
+    )
     state_changes = sum(1 for f in frames if f["type"] == "task.state")
+    seen = set()
     messages = await receive_until(
-        watcher, lambda m: any(t["id"] == 12 and t["state"] == "completed" for t in m["tasks"]), timeout=5
+        watcher, lambda m: (seen.update(t["id"] for t in m["tasks"] if t["state"] == "completed") or len(seen) == 12), timeout=5
     )
     assert state_changes == 36  # queued, running, completed for each of 12
     assert len(messages) < 12  # a message per BATCH_S, not per change
