@@ -16,6 +16,8 @@ Page code calls ``enqueue_background_task``, ``cancel_background_task``,
 ``notify`` and ``message``; fields are plain attribute assignments.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from bcpages.fields import Field
 from tasks.errors import CallbackUINotAllowed
 from tasks.settings_cache import DEFAULT_ERROR_LEVEL
@@ -87,6 +89,15 @@ class Page:
             if callable(value) and hasattr(value, "page_action")
         }
         if cls.__dict__.get("name"):
+            existing = _pages.get(cls.name)
+            where = f"{cls.__module__}.{cls.__qualname__}"
+            if existing is not None and f"{existing.__module__}.{existing.__qualname__}" != where:
+                # A second page of the same name would silently take over its URLs,
+                # frames and JSON API (re-importing the same class is fine).
+                raise ImproperlyConfigured(
+                    f"Page name {cls.name!r} is taken twice: by {existing.__module__}.{existing.__qualname__} "
+                    f"and by {where}; give one of them another name."
+                )
             _pages[cls.name] = cls
 
     def __init__(self, session=None):

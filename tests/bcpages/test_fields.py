@@ -27,3 +27,15 @@ from bcpages.fields import format_value
 )
 def test_format_value(value, shown):
     assert format_value(value) == shown
+
+
+def test_a_second_page_of_the_same_name_is_a_start_up_error():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from bcpages.pages import CardPage, get_page_class
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        class MyCustomerCard(CardPage):
+            name = "customer-card"
+    assert "Page name 'customer-card' is taken twice: by bcpages.demo.pages.CustomerCard and by" in str(refused.value)
+    assert get_page_class("customer-card").__module__ == "bcpages.demo.pages"  # the demo's page stays
