@@ -40,6 +40,8 @@ def test_run_shows_the_result_dict_and_the_duration(admin_client):  # S35
     assert 'data-result="CustomerNo">10000<' in response.text
     assert "ms in the child session" in response.text
     assert response.context["run"].timeout_ms == 120_000
+    # The rows stay filled in, to run it again.
+    assert 'value="CustomerNo"' in response.text and 'value="10000"' in response.text
 
 
 def test_run_shows_the_error_code_text_and_call_stack(admin_client):  # S23
