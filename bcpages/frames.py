@@ -101,6 +101,11 @@ def parse(text):
     if not isinstance(frame, dict):
         raise FrameError(INVALID_FRAME, f"A frame must be a JSON object, not {type(frame).__name__}.")
     kind = frame.get("type")
+    if not isinstance(kind, str):
+        what = "has no 'type' field" if kind is None else f"has a 'type' of {type(kind).__name__}, not a string"
+        raise FrameError(
+            INVALID_FRAME, f"A frame needs a string 'type' (page.open, page.navigate, page.refresh, page.action, page.close); this one {what}."
+        )
     if kind == PAGE_OPEN:
         return PageOpen(_string(frame, "page"), _string(frame, "record"))
     if kind == PAGE_NAVIGATE:

@@ -110,7 +110,10 @@ class Page:
     # Records -------------------------------------------------------------
     @classmethod
     def get_record(cls, key):
-        """The record with key ``key``, or raise UnknownRecord. None for record-less pages."""
+        """The record with key ``key``, or raise UnknownRecord. None for record-less pages,
+        which take only the empty key."""
+        if key != "":
+            raise UnknownRecord(f"Page {cls.name!r} has no record; open it with record \"\", not {key!r}.")
         return None
 
     @classmethod

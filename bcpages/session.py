@@ -37,6 +37,8 @@ from tasks.values import effective_timeout, validate_error_level, validate_param
 
 logger = logging.getLogger("bcpages")
 NOTIFICATION_LEVELS = ("info", "warning", "error")
+#: What ``_trigger`` returns when page code raised (None is a valid return value).
+_RAISED = object()
 
 
 class ParentSession:
@@ -105,10 +107,11 @@ class ParentSession:
 
     def refresh(self):
         self._require_page()
+        mark = len(self.outbox)
         self._trigger(self.page.on_after_get_curr_record)
         self.bindings.enqueue(self)
         self._admit()
-        self._send_field_changes()
+        self._send_field_changes(at=mark)
 
     def action(self, name, args):
         page = self._require_page()
@@ -125,9 +128,10 @@ class ParentSession:
     def invoke(self, function):
         """Run ``function(page)`` as page code (an action, or a test's own code)."""
         self._require_page()
+        mark = len(self.outbox)
         self._trigger(function, self.page)
         self._admit()
-        self._send_field_changes()
+        self._send_field_changes(at=mark)
 
     def close_page(self):
         """The browser's ``page.close``: like ``close``, but only for an open page."""
@@ -327,13 +331,17 @@ class ParentSession:
         if task.state == COMPLETED:
             if binding is not None:
                 self.bindings.complete(page, binding, task.results)
+                settled = OK
             else:
-                self._trigger(page.on_page_background_task_completed, task.task_id, dict(task.results), task_trigger=True)
-            self._settle_fields(task.codeunit_id, OK)
+                raised = self._trigger(page.on_page_background_task_completed, task.task_id, dict(task.results), task_trigger=True) is _RAISED
+                # Fields the trigger did not set before it raised show failed, not a blank "ok".
+                settled = FAILED if raised else OK
+            self._settle_fields(task.codeunit_id, settled)
         elif task.state == TASK_FAILED:
             handled = None
             if binding is None:
                 handled = self._trigger(page.on_page_background_task_error, task.task_id, task.error, task_trigger=True)
+                handled = handled if handled is not _RAISED else None
             self._report_failure(task, handled is True)
             self._settle_fields(task.codeunit_id, FAILED)
         self._admit()
@@ -357,10 +365,11 @@ class ParentSession:
             return method(*args, **kwargs)
         except Exception as exc:
             code = getattr(exc, "code", None) or type(exc).__name__
-            text = getattr(exc, "text", None) or str(exc) or code
+            text = getattr(exc, "text", None) or str(exc)
             logger.exception("trigger_failed session=%s page=%s trigger=%s code=%s", self.session_id, self.page.name, method.__name__, code)
-            self.outbox.append(("frame", frames.notification("error", text)))
-            return None
+            # The code first, so that "KeyError: 'CustomerNo'" says what went wrong.
+            self.outbox.append(("frame", frames.notification("error", f"{code}: {text}" if text else code)))
+            return _RAISED
         finally:
             self.in_task_trigger = False
 
@@ -380,7 +389,10 @@ class ParentSession:
             if field.codeunit == codeunit_id:
                 page._states[name] = OK if (state == OK or name in page._assigned) else FAILED
 
-    def _send_field_changes(self):
+    def _send_field_changes(self, at=None):
+        """Send the fields that changed since the last frame, as one ``field.update``;
+        ``at``: its place in the outbox (ahead of the task frames of the same call,
+        so that a field shows loading before its task is reported running)."""
         page = self.page
         if page is None:
             return
@@ -390,9 +402,8 @@ class ParentSession:
             return
         for name in changed:
             self._sent_values[name], self._sent_states[name] = values[name], states[name]
-        self.outbox.append(
-            ("frame", frames.field_update(self.record, {n: values[n] for n in changed}, {n: states[n] for n in changed}))
-        )
+        update = ("frame", frames.field_update(self.record, {n: values[n] for n in changed}, {n: states[n] for n in changed}))
+        self.outbox.insert(len(self.outbox) if at is None else at, update)
 
     def _task_changed(self, task):
         self.changed_tasks.append(task)

@@ -9,6 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 
 from bcpages.fields import LOADING, OK
 from bcpages.pages import PageNotAllowed, UnknownPage, UnknownRecord, get_page_class
@@ -79,8 +80,15 @@ def customer_list(request):
     return render(request, "bcpages/customer_list.html", {"customers": customers})
 
 
+@csrf_exempt  # GET only: another method gets a JSON 405 below, not the CSRF page
 def page_api(request, page_name, record):
     """S34: the page as JSON, every task run synchronously before the response."""
+    if request.method not in ("GET", "HEAD"):
+        response = JsonResponse(
+            {"error": {"code": "MethodNotAllowed", "text": f"The page API answers GET only, not {request.method}."}}, status=405
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
     try:
         get_page_class(page_name).check_access(request.user)
     except PageNotAllowed as exc:

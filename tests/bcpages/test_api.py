@@ -51,10 +51,21 @@ def test_tasks_enqueued_by_triggers_are_not_chased(client, customers):  # S34
 
 @pytest.mark.parametrize(
     "url, code",
-    [("/api/pages/nope/10000/", "UnknownPage"), ("/api/pages/customer-card/99999/", "UnknownRecord")],
+    [
+        ("/api/pages/nope/10000/", "UnknownPage"),
+        ("/api/pages/customer-card/99999/", "UnknownRecord"),
+        ("/api/pages/role-center/x/", "UnknownRecord"),  # a page without a record takes none
+    ],
 )
 def test_unknown_page_or_record_is_a_json_404(client, customers, url, code):
     response = client.get(url)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["text"]
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_other_methods_than_get_are_a_json_405(client, customers, method):
+    response = getattr(client, method)("/api/pages/customer-card/10000/")
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert response.json() == {"error": {"code": "MethodNotAllowed", "text": f"The page API answers GET only, not {method.upper()}."}}

@@ -199,6 +199,9 @@ async def test_disconnect_before_any_worker_took_the_task_tells_every_worker(cus
         ("not json", "InvalidFrame"),
         ("[1, 2]", "InvalidFrame"),
         ('{"type": "page.fly"}', "UnknownFrameType"),
+        ("{}", "InvalidFrame"),
+        ('{"type": 5}', "InvalidFrame"),
+        ('{"type": "page.open", "page": "role-center", "record": "x"}', "UnknownRecord"),
         ('{"type": "page.open", "page": "customer-card"}', "InvalidFrame"),
         ('{"type": "page.open", "page": "customer-card", "record": 10000}', "InvalidFrame"),
         ('{"type": "page.open", "page": "nope", "record": "10000"}', "UnknownPage"),
@@ -231,6 +234,18 @@ async def test_page_state_comes_before_the_frames_of_the_new_records_tasks(custo
     after = await receive_until(communicator, all_completed(4))
     new = [f for f in after if f["type"] == "task.state"]
     assert new and {f["record"] for f in new} == {"20000"}
+    await communicator.disconnect()
+
+
+async def test_a_refresh_shows_its_fields_loading_before_their_tasks_run(customers, embedded_worker):  # S33
+    communicator = await connect()
+    await send(communicator, type="page.open", page="customer-card", record="10000")
+    await receive_until(communicator, all_completed(4))
+    await send(communicator, type="page.refresh")
+    frames = await receive_until(communicator, lambda f: f["type"] == "task.state" and f["task_id"] > 4)
+    # The refresh's first frame about a new task comes after the fields went loading.
+    loading = [f for f in frames if f["type"] == "field.update" and f["field_states"].get("balance") == "loading"]
+    assert len(loading) == 1, frames
     await communicator.disconnect()
 
 

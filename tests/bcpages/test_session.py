@@ -408,11 +408,33 @@ def test_every_failure_is_logged_even_when_handled_or_ignored(customers, plan, c
 def test_exception_in_a_trigger_is_an_error_notification_and_the_page_keeps_working(customers):  # S29
     page = TestPage.open("test-failing-trigger", "10000")
     page.run_tasks()
-    assert ("error", "trigger blew up") in page.notifications
+    assert ("error", "RuntimeError: trigger blew up") in page.notifications
     assert page.fields["echo"] == "after"
     page.navigate("20000")
     page.run_tasks()
     assert page.record == "20000"
+
+
+def test_fields_whose_completion_trigger_raised_show_failed_not_a_blank_value(customers, plan):  # S29, S33
+    from tests.pages import ProbePage
+
+    class Broken(ProbePage):
+        name = "test-broken-completion"
+        plan = [{"codeunit_id": catalogue.ECHO_PARAMETERS, "parameters": {"Echo": "x"}}]
+
+        def on_page_background_task_completed(self, task_id, results):
+            raise KeyError("Echo2")
+
+    page = TestPage.open("test-broken-completion", "10000")
+    page.run_tasks()
+    assert page.notifications == [("error", "KeyError: 'Echo2'")]
+    assert (page.fields["echo"], page.field_states["echo"]) == ("", "failed")
+
+
+def test_page_code_errors_carry_their_code(customers, plan):  # S29
+    page = TestPage.open("test-probe", "10000")
+    page.invoke(lambda p: p.enqueue_background_task(424242))
+    assert page.notifications[-1] == ("error", "UnknownCodeunit: Codeunit 424242 is not registered.")
 
 
 # What triggers may do (S30, S31) ----------------------------------------------------
