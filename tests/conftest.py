@@ -23,6 +23,21 @@ async def embedded_worker():
 
 
 @pytest.fixture
+def plan(monkeypatch):
+    """``plan(*enqueues, handle_errors=False)``: what the probe page
+    (tests/pages.py) enqueues on every record, and whether its error trigger marks
+    errors handled. Starts empty."""
+    from tests.pages import ProbePage
+
+    def set_plan(*kwargs_list, handle_errors=False):
+        monkeypatch.setattr(ProbePage, "plan", list(kwargs_list))
+        monkeypatch.setattr(ProbePage, "handle_errors", handle_errors)
+
+    set_plan()
+    return set_plan
+
+
+@pytest.fixture
 def customers(db):
     """Three customers with a small ledger each, enough for pages and navigation."""
     from tests.factories import make_customers

@@ -10,20 +10,11 @@ from tasks.codeunits import check_enabled, get_codeunit, registered_codeunits
 from tasks.errors import UnknownCodeunit
 from tasks.models import CodeunitSetting
 from tasks.testing import TestPage
-from tests.pages import ProbePage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 CHANGE_URL = "/admin/tasks/codeunitsetting/{}/change/"
 
-
-@pytest.fixture
-def plan(monkeypatch):
-    def set_plan(*kwargs_list):
-        monkeypatch.setattr(ProbePage, "plan", list(kwargs_list))
-
-    set_plan()
-    return set_plan
 
 
 def change_form_data(row, **changes):

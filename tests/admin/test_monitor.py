@@ -9,7 +9,6 @@ from channels.layers import get_channel_layer
 
 from tasks import catalogue, monitor
 from tests.websocket import connect, cookie_header, open_page, receive_until
-from tests.pages import ProbePage
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -19,14 +18,6 @@ def staff_cookie(client, staff):
     client.force_login(staff)
     return cookie_header(client.cookies["sessionid"].value)
 
-
-@pytest.fixture
-def plan(monkeypatch):
-    def set_plan(*kwargs_list):
-        monkeypatch.setattr(ProbePage, "plan", list(kwargs_list))
-
-    set_plan()
-    return set_plan
 
 
 async def connect_monitor(*headers):

@@ -14,19 +14,9 @@ from django.utils import timezone
 from tasks import catalogue, tasklog
 from tasks.models import TaskLogEntry
 from tasks.testing import TestPage
-from tests.pages import ProbePage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
-
-@pytest.fixture
-def plan(monkeypatch):
-    def set_plan(*kwargs_list, handle_errors=False):
-        monkeypatch.setattr(ProbePage, "plan", list(kwargs_list))
-        monkeypatch.setattr(ProbePage, "handle_errors", handle_errors)
-
-    set_plan()
-    return set_plan
 
 
 def rows():

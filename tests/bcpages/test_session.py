@@ -21,17 +21,6 @@ from tests.pages import ProbePage
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
-@pytest.fixture
-def plan(monkeypatch):
-    """Set what the probe page enqueues on every record."""
-
-    def set_plan(*kwargs_list, handle_errors=False):
-        monkeypatch.setattr(ProbePage, "plan", list(kwargs_list))
-        monkeypatch.setattr(ProbePage, "handle_errors", handle_errors)
-
-    set_plan()
-    return set_plan
-
 
 def probe(page):
     return page.session.page

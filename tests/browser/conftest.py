@@ -6,13 +6,11 @@ running in this thread while it is started, and Django then refuses database
 calls ("SynchronousOnlyOperation") in the tests that run after these ones.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.browser.live_server import CHROMIUM, launch_chromium, live_server as start_live_server
-from tests.services import in_ci
+from tests.browser.live_server import chromium, live_server as start_live_server
 
 VIEWPORT = {"width": 1280, "height": 800}
 FIELD_HISTORY_JS = Path(__file__).with_name("field_history.js")
@@ -20,17 +18,8 @@ FIELD_HISTORY_JS = Path(__file__).with_name("field_history.js")
 
 @pytest.fixture(scope="package")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        reason = f"Browser tests need Debian's Chromium at {CHROMIUM} (`make chromium` installs it)."
-        if in_ci():
-            pytest.fail(f"{reason} CI=true: the browser tests must run.")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 # Not named live_server: pytest-django's fixture of that name would set up its own

@@ -42,13 +42,13 @@ def notification(page, level, text):
     return page.locator(f'[data-notifications] [data-level="{level}"]', has_text=text)
 
 
-def open_card(page, no):
+def open_card(page, no, deadline_ms=DEADLINE_MS):
     """Open customer ``no`` and wait until its parent session answered (its tasks are listed)."""
     page.goto(f"/customers/{no}/")
-    expect(page.locator("body")).to_have_attribute("data-connected", "true", timeout=DEADLINE_MS)
-    expect(page.locator(f'[data-task-record="{no}"]')).to_have_count(4, timeout=DEADLINE_MS)
+    expect(page.locator("body")).to_have_attribute("data-connected", "true", timeout=deadline_ms)
+    expect(page.locator(f'[data-task-record="{no}"]')).to_have_count(4, timeout=deadline_ms)
 
 
-def wait_until_filled(page, names=TASK_FIELDS):
+def wait_until_filled(page, names=TASK_FIELDS, deadline_ms=DEADLINE_MS):
     for name in names:
-        expect(field(page, name)).to_have_attribute("data-state", "ok", timeout=DEADLINE_MS)
+        expect(field(page, name)).to_have_attribute("data-state", "ok", timeout=deadline_ms)

@@ -128,3 +128,25 @@ def stop(process):
 
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium through Playwright's sync API, for a fixture to yield.
+    Without Chromium the test is skipped, except under CI=true, where it fails."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    from tests.services import in_ci
+
+    if not os.path.exists(CHROMIUM):
+        reason = f"Browser tests need Debian's Chromium at {CHROMIUM} (`make chromium` installs it)."
+        if in_ci():
+            pytest.fail(f"{reason} CI=true: the browser tests must run.")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()

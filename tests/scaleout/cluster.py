@@ -12,7 +12,6 @@ process state) with a deadline; nothing sleeps to synchronise.
 """
 
 import asyncio
-import collections
 import contextlib
 import json
 import os

@@ -12,7 +12,6 @@ while it is started, so every test here is sync and Chromium lives for this
 module only (the async tests of this folder run after it, without it).
 """
 
-import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -24,9 +23,9 @@ from bcpages.demo.codeunits import PBT_WAIT
 from tests.browser.helpers import (
     STATISTICS_FIELDS, TASK_FIELDS, WAIT_FIELDS, WAIT_NOTIFICATION, field, field_history, notification,
 )
-from tests.browser.live_server import CHROMIUM, launch_chromium
+from tests.browser import helpers as browser_helpers
+from tests.browser.live_server import chromium
 from tests.scaleout.cluster import RedisServer, wait_until
-from tests.services import in_ci
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.browser]
 
@@ -42,17 +41,8 @@ PBT_WAIT_STARTED = re.compile(rf" task_started session=(\S+) task_id=\d+ codeuni
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        reason = f"Browser tests need Debian's Chromium at {CHROMIUM} (`make chromium` installs it)."
-        if in_ci():
-            pytest.fail(f"{reason} CI=true: the browser tests must run.")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -94,15 +84,11 @@ def expected_statistics(database_url, customer_no):
 
 
 def open_card(tab, no):
-    """Open customer ``no`` and wait until its parent session answered (its tasks are listed)."""
-    tab.goto(f"/customers/{no}/")
-    expect(tab.locator("body")).to_have_attribute("data-connected", "true", timeout=DEADLINE_MS)
-    expect(tab.locator(f'[data-task-record="{no}"]')).to_have_count(4, timeout=DEADLINE_MS)
+    browser_helpers.open_card(tab, no, DEADLINE_MS)
 
 
 def wait_until_filled(tab, names=TASK_FIELDS):
-    for name in names:
-        expect(field(tab, name)).to_have_attribute("data-state", "ok", timeout=DEADLINE_MS)
+    browser_helpers.wait_until_filled(tab, names, DEADLINE_MS)
 
 
 def pbt_waits_started(cluster, marks):
