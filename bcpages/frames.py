@@ -135,8 +135,11 @@ def dumps(frame):
     return json.dumps(frame, separators=(",", ":"))
 
 
-def page_state(page, record, fields, field_states, url=None, caption=""):
+def page_state(page, record, fields, field_states, url=None, caption="", session=""):
     frame = {"type": PAGE_STATE, "page": page, "record": record, "fields": fields, "field_states": field_states}
+    if session:
+        # The parent session's id, as workers' logs and the task log name it.
+        frame["session"] = session
     if url is not None:
         frame["url"] = url
     if caption:

@@ -295,7 +295,9 @@ class ParentSession:
         self._sent_values, self._sent_states = dict(values), dict(states)
         self.outbox.insert(
             state_at,
-            ("frame", frames.page_state(page.name, self.record, values, states, type(page).record_url(self.record), page.caption)),
+            ("frame", frames.page_state(
+                page.name, self.record, values, states, type(page).record_url(self.record), page.caption, self.session_id
+            )),
         )
 
     def _admit(self):

@@ -359,7 +359,8 @@ class Page:
                                       open_timeout=timeout)
         self = cls(ws, daphne)
         await self.send(type="page.open", page=page, record=record)
-        await self.until(lambda f: f["type"] == "page.state", timeout)
+        state = await self.until(lambda f: f["type"] == "page.state", timeout)
+        self.session = state["session"]  # the parent session id the workers log
         return self
 
     async def send(self, **frame):
